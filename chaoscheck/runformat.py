@@ -1,0 +1,76 @@
+"""The run directory: its file names and the schema of every table in it, declared once.
+
+This is a public contract (``docs/run-format.md`` explains each column for users). The writers
+(``loadtests`` for the ledger, ``chaos`` for the journal, the orchestrator for the rest) and the one
+reader (``analysis.rundir``) all take names and types from here, so they cannot drift apart.
+This module is a leaf: it imports nothing of the project, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCENARIO = "scenario.yaml"
+RUN_META = "run.json"
+OPS = "ops.parquet"
+FAULTS = "faults.jsonl"
+TIMELINE = "timeline.parquet"
+SERVER_OPS = "server_ops.parquet"
+SUMMARY = "summary.json"
+REPORT = "report.html"
+LOCUST_LOG = "locust.log"
+STACK_LOG = "stack.log"
+LOAD_STARTED = "load-started.json"
+
+# Outcomes of an operation, as Jepsen names them (shared/reference/verification.md).
+OK, FAIL, INFO = "ok", "fail", "info"
+OUTCOMES = (OK, FAIL, INFO)
+KINDS = ("increment", "read", "final")
+ENDPOINTS = ("fleet", "lambda")
+
+OPS_SCHEMA = pa.schema(
+    [
+        pa.field("op_id", pa.string(), nullable=True),  # the idempotency key; null for reads
+        pa.field("kind", pa.string(), nullable=False),  # increment | read | final
+        pa.field("endpoint", pa.string(), nullable=False),  # fleet | lambda
+        pa.field("counter", pa.string(), nullable=False),  # counter name, fresh per run
+        pa.field("start_ns", pa.int64(), nullable=False),  # epoch ns, just before the request was sent
+        pa.field("end_ns", pa.int64(), nullable=False),  # epoch ns, when the response (or error) came
+        pa.field("status", pa.int32(), nullable=False),  # HTTP status; 0 when no response came
+        pa.field("outcome", pa.string(), nullable=False),  # ok | fail | info
+        pa.field("value", pa.int64(), nullable=True),  # the counter value the response carried
+        pa.field("error", pa.string(), nullable=True),  # error text (client error or response body)
+        pa.field("served_by", pa.string(), nullable=True),  # X-Served-By: instance or environment id
+        pa.field("worker", pa.string(), nullable=False),  # the load process (and user) that sent it
+    ]
+)
+
+SERVER_OPS_SCHEMA = pa.schema(
+    [
+        pa.field("op_id", pa.string(), nullable=False),  # the idempotency key the store applied
+        pa.field("counter", pa.string(), nullable=False),
+        pa.field("value_after", pa.int64(), nullable=False),  # the counter value right after it
+        pa.field("applied_ns", pa.int64(), nullable=False),  # epoch ns of the store transaction
+    ]
+)
+
+TIMELINE_SCHEMA = pa.schema(
+    [
+        pa.field("ts_ns", pa.int64(), nullable=False),  # epoch ns of the sample
+        pa.field("fleet_desired", pa.int32(), nullable=False),  # the group's desired capacity
+        pa.field("fleet_pending", pa.int32(), nullable=False),  # launched, not yet in service
+        pa.field("fleet_in_service", pa.int32(), nullable=False),  # receiving traffic
+        pa.field("fleet_unhealthy", pa.int32(), nullable=False),  # failed the health check, not yet gone
+        pa.field("fleet_requests", pa.int64(), nullable=False),  # cumulative requests at the balancer
+        pa.field("fleet_errors", pa.int64(), nullable=False),  # cumulative 5xx made by the balancer
+        pa.field("lambda_reserved", pa.int32(), nullable=True),  # reserved concurrency; null = unreserved
+        pa.field("lambda_active", pa.int32(), nullable=False),  # executions running now
+        pa.field("lambda_environments", pa.int32(), nullable=False),  # environments alive (warm or busy)
+        pa.field("lambda_requests", pa.int64(), nullable=False),  # cumulative invocations asked for
+        pa.field("lambda_throttles", pa.int64(), nullable=False),  # cumulative 429 throttles
+        pa.field("lambda_cold_starts", pa.int64(), nullable=False),  # cumulative environments started
+    ]
+)
+
+JOURNAL_EVENTS = ("inject", "rollback", "abort")
+"""Values of ``event`` in ``faults.jsonl``; see docs/run-format.md for the fields of a line."""
