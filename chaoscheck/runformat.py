@@ -20,7 +20,7 @@ SUMMARY = "summary.json"
 REPORT = "report.html"
 LOCUST_LOG = "locust.log"
 STACK_LOG = "stack.log"
-LOAD_STARTED = "load-started.json"
+LOAD = "load.json"
 
 # Outcomes of an operation, as Jepsen names them (shared/reference/verification.md).
 OK, FAIL, INFO = "ok", "fail", "info"

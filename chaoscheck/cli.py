@@ -1,0 +1,156 @@
+"""The ``chaoscheck`` command.
+
+Exit status: 0 every check passed, 1 a check failed, 2 a usage or setup error (one line on stderr,
+no traceback), 128+N when signal N stopped a run (faults rolled back, what was recorded is kept).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chaoscheck import runformat
+from chaoscheck.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Load testing and chaos verification for the counter service (local stack or AWS).",
+)
+stack_app = typer.Typer(no_args_is_help=True, help="Run the local stack by itself (for Locust's web UI).")
+app.add_typer(stack_app, name="stack")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> None:
+    err.print(f"chaoscheck: error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _load(path: Path) -> Any:
+    from chaos.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario file, e.g. scenarios/smoke.yaml")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory (default runs/<time>-<name>)")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="parent of the default run directory")] = Path("runs"),
+    target: Annotated[str, typer.Option(help="what to run against; only 'local' for now")] = "local",
+) -> None:
+    """Run a scenario: load, faults, rollback, analysis, report. Exit 0 when every check passes."""
+    from chaoscheck.run import execute, new_run_dir
+
+    if target != "local":
+        _fail(f"--target: expected 'local', got {target!r} (other targets are not built yet)")
+    parsed = _load(scenario)
+    try:
+        run_dir = new_run_dir(parsed, out_dir, runs_dir)
+        result = execute(parsed, scenario, run_dir, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    except UserError as exc:
+        _fail(str(exc))
+    if result.summary is not None:
+        print_verdict(result.summary, result.run_dir)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def validate(scenarios: Annotated[list[Path], typer.Argument(help="scenario files")]) -> None:
+    """Check scenario files; print one line per problem."""
+    from chaos.scenario import ScenarioError, load_scenario
+
+    bad = 0
+    for path in scenarios:
+        try:
+            parsed = load_scenario(path)
+        except ScenarioError as exc:
+            err.print(str(exc), markup=False, soft_wrap=True)
+            bad += 1
+        else:
+            out.print(f"{path}: ok ({parsed.name}, {len(parsed.faults)} faults)", markup=False)
+    raise typer.Exit(2 if bad else 0)
+
+
+@app.command()
+def analyze(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Recompute summary.json and report.html from the run directory's files alone."""
+    summary = _analyse(run_dir)
+    print_verdict(summary, run_dir)
+    raise typer.Exit(0 if summary.get("verdict") == "pass" else 1)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Rebuild the report files of a run directory."""
+    summary = _analyse(run_dir)
+    out.print(f"report: {run_dir / runformat.REPORT}", markup=False)
+    raise typer.Exit(0 if summary.get("verdict") == "pass" else 1)
+
+
+def _analyse(run_dir: Path) -> dict[str, Any]:
+    from analysis.rundir import RunFormatError
+    from analysis.summary import write_summary
+    from reports.html import write_report
+
+    if not run_dir.is_dir():
+        _fail(f"{run_dir}: expected a run directory")
+    try:
+        summary = write_summary(run_dir)
+        write_report(run_dir)
+    except RunFormatError as exc:
+        _fail(str(exc))
+    return summary
+
+
+def print_verdict(summary: dict[str, Any], run_dir: Path) -> None:
+    """The verdict table: failed checks first, then the rest, then the headline figures."""
+    checks = sorted(summary.get("checks", []), key=lambda c: (c.get("passed", False), c.get("name", "")))
+    table = Table(title=f"{summary.get('scenario')}: {str(summary.get('verdict', '?')).upper()}")
+    for column in ("check", "phase", "measured", "threshold", "result"):
+        table.add_column(column)
+    for check in checks:
+        passed = check.get("passed")
+        table.add_row(
+            str(check.get("name")),
+            str(check.get("phase") or ""),
+            _fmt(check.get("measured")),
+            _fmt(check.get("threshold")),
+            "[green]pass[/green]" if passed else "[red]FAIL[/red]",
+        )
+    out.print(table)
+    consistency = summary.get("consistency", {})
+    ops = sum(p.get("requests", 0) for p in summary.get("phases", []))
+    out.print(
+        f"operations {ops}, increments attempted {consistency.get('attempted')}, "
+        f"final value {consistency.get('final_value')}, lost {consistency.get('lost')}, "
+        f"duplicated {consistency.get('duplicated')}",
+        markup=False,
+    )
+    out.print(f"run directory: {run_dir}", markup=False)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("chaoscheck: interrupted")
+        sys.exit(130)

@@ -1,0 +1,42 @@
+"""The interface between the orchestrator and whatever runs the counter service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+
+class Target(Protocol):
+    """A deployment of the counter service that a run can load, break and observe."""
+
+    name: str
+
+    def endpoints(self) -> dict[str, str]:
+        """Base URLs by tier (``fleet``, ``lambda``)."""
+        ...
+
+    def chaos_backend(self) -> Any:
+        """The chaos backend that injects faults into this target."""
+        ...
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no request is in flight anywhere in the target; False if it did not settle."""
+        ...
+
+    def timeline(self, since_ns: int) -> pa.Table | None:
+        """The target's sampled state since ``since_ns`` (``TIMELINE_SCHEMA``), if it has one."""
+        ...
+
+    def server_ops(self, counter: str) -> pa.Table | None:
+        """The store's ledger of applied increments for ``counter`` (``SERVER_OPS_SCHEMA``)."""
+        ...
+
+    def stop(self) -> None:
+        """Release everything the target started. Idempotent."""
+        ...
+
+    def log_paths(self) -> list[Path]:
+        """Log files the target wrote into the run directory."""
+        ...

@@ -1,0 +1,78 @@
+"""The embedded local stack as a run target: real processes on 127.0.0.1 and a real SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from chaos.backends.local import LocalBackend
+from chaoscheck.runformat import SERVER_OPS_SCHEMA, TIMELINE_SCHEMA
+from counter.local.client import LocalStack
+from counter.local.config import StackConfig
+from counter.sqlite_store import SQLiteStore
+
+
+class LocalTarget:
+    """Starts the local stack for one run and hands out its endpoints, backend and records."""
+
+    name = "local"
+
+    def __init__(self, config: StackConfig, log_path: Path | None = None) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="chaoscheck-store-"))
+        self.db_path = self._workdir / "counter.sqlite"
+        self._log_path = log_path
+        self.stack: LocalStack | None = None
+        self.config = config
+
+    def start(self) -> LocalTarget:
+        self.stack = LocalStack.start(self.config, db_path=self.db_path, log_path=self._log_path)
+        return self
+
+    def _running(self) -> LocalStack:
+        if self.stack is None:
+            raise RuntimeError("the local stack is not started")
+        return self.stack
+
+    def endpoints(self) -> dict[str, str]:
+        stack = self._running()
+        return {"fleet": stack.fleet_url, "lambda": stack.lambda_url}
+
+    def chaos_backend(self) -> LocalBackend:
+        return LocalBackend(self._running().control)
+
+    def wait_quiet(self, timeout: float) -> bool:
+        control = self._running().control
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = control.state()
+            if state["fleet"].get("in_flight", 0) == 0 and state["lambda"].get("active", 0) == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def timeline(self, since_ns: int) -> pa.Table | None:
+        samples = [s for s in self._running().control.timeline() if s["ts_ns"] >= since_ns]
+        columns = {name: [s.get(name) for s in samples] for name in TIMELINE_SCHEMA.names}
+        return pa.Table.from_pydict(columns, schema=TIMELINE_SCHEMA)
+
+    def server_ops(self, counter: str) -> pa.Table | None:
+        rows = SQLiteStore(self.db_path).applied_ops(counter)
+        keys, names, values, applied = (
+            (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [], [])
+        )
+        return pa.Table.from_pydict(
+            {"op_id": keys, "counter": names, "value_after": values, "applied_ns": applied},
+            schema=SERVER_OPS_SCHEMA,
+        )
+
+    def log_paths(self) -> list[Path]:
+        return [self._log_path] if self._log_path else []
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
