@@ -1,0 +1,338 @@
+"""The one reader of a run directory.
+
+``load_run(path)`` reads every file that analysis needs, checks it against the contract in
+``chaoscheck.runformat`` and returns a :class:`Run`. Anything that does not match raises
+:class:`RunFormatError` with a single-line message naming the file (and column, line or key) and what
+was expected, so the CLI can print it as it is and exit 2.
+
+Required: ``run.json``, ``scenario.yaml``, ``ops.parquet``, ``faults.jsonl`` (may be empty).
+Optional: ``timeline.parquet``, ``server_ops.parquet``.
+Extra columns in a table are ignored, so writers may add columns before readers use them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from chaoscheck import runformat as rf
+
+READS_MODES = ("strong", "eventual")
+"""Values of ``reads`` in the scenario: how the load's ``read`` operations read the counter."""
+
+CONSISTENCY_SLO_KEYS = ("lost", "duplicated", "unexpected", "read_violations")
+"""Keys of ``slo.consistency``: each a maximum count over the whole run."""
+
+PHASE_SLO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "min_rps")
+"""Keys of ``slo.baseline|fault|recovery``: maxima, except ``min_rps`` which is a minimum."""
+
+PHASE_SLO_SECTIONS = ("baseline", "fault", "recovery")
+
+_REQUIRED_META: dict[str, type | tuple[type, ...]] = {
+    "run_id": str,
+    "scenario": str,
+    "target": str,
+    "started_at": str,
+    "ended_at": str,
+    "load_started_ns": int,
+    "load_ended_ns": int,
+}
+_OPTIONAL_META: dict[str, type | tuple[type, ...]] = {
+    "counter": str,
+    "endpoints": dict,
+    "aborted": bool,
+}
+
+FAULT_COLUMNS = (
+    "ts",
+    "ts_ns",
+    "fault_id",
+    "event",
+    "action",
+    "target",
+    "params",
+    "window_s",
+    "error",
+    "line",
+)
+"""Columns of :attr:`Run.faults`, one row per journal line in file order (``line`` is 1-based)."""
+
+
+class RunFormatError(Exception):
+    """A run directory file is missing, unreadable or does not follow ``chaoscheck.runformat``.
+
+    The message is one line that names the file and what was expected.
+    """
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything analysis reads from one run directory, checked against the contract."""
+
+    path: Path
+    meta: dict[str, Any]
+    """``run.json`` as written, with ``aborted`` defaulted to False."""
+    scenario: dict[str, Any]
+    """``scenario.yaml`` as written (the resolved scenario)."""
+    slo: dict[str, dict[str, float]]
+    """``scenario.slo``, checked: sections and keys are known, thresholds are non-negative numbers."""
+    reads: str
+    """``strong`` or ``eventual``."""
+    ops: pd.DataFrame
+    """``ops.parquet``: the columns of ``OPS_SCHEMA``; ``value`` is a nullable ``Int64``."""
+    faults: pd.DataFrame
+    """``faults.jsonl``: columns :data:`FAULT_COLUMNS`, one row per line, file order."""
+    timeline: pd.DataFrame | None = None
+    """``timeline.parquet`` or None when the run has none."""
+    server_ops: pd.DataFrame | None = None
+    """``server_ops.parquet`` restricted to the run's counter, or None when the run has none."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """Things the reader noticed that are not errors (e.g. ledger rows of other counters dropped)."""
+
+
+def load_run(path: str | Path) -> Run:
+    """Read and check the run directory at ``path``; raise :class:`RunFormatError` if it is not valid."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RunFormatError(f"{root}: not a run directory (expected a directory holding {rf.RUN_META})")
+    meta = _read_meta(root / rf.RUN_META)
+    scenario = _read_scenario(root / rf.SCENARIO)
+    slo = _check_slo(scenario.get("slo"))
+    reads = scenario.get("reads", "strong")
+    if reads not in READS_MODES:
+        raise RunFormatError(f"{rf.SCENARIO}: reads: expected one of {', '.join(READS_MODES)}, got {reads!r}")
+    ops = _read_ops(root / rf.OPS)
+    faults = _read_faults(root / rf.FAULTS)
+    timeline = _read_table(root / rf.TIMELINE, rf.TIMELINE_SCHEMA) if (root / rf.TIMELINE).exists() else None
+    server_ops = None
+    notes: list[str] = []
+    if (root / rf.SERVER_OPS).exists():
+        server_ops = _read_table(root / rf.SERVER_OPS, rf.SERVER_OPS_SCHEMA)
+        counter = meta.get("counter")
+        if counter is not None:
+            mine = server_ops["counter"] == counter
+            if not mine.all():
+                notes.append(f"{rf.SERVER_OPS}: ignored {int((~mine).sum())} rows of other counters")
+                server_ops = server_ops.loc[mine].reset_index(drop=True)
+    return Run(
+        path=root,
+        meta=meta,
+        scenario=scenario,
+        slo=slo,
+        reads=reads,
+        ops=ops,
+        faults=faults,
+        timeline=timeline,
+        server_ops=server_ops,
+        notes=tuple(notes),
+    )
+
+
+# -- run.json -----------------------------------------------------------------------------------------
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFormatError(f"{path.name}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise RunFormatError(f"{path.name}: expected a JSON object, got {type(meta).__name__}")
+    for key, kind in _REQUIRED_META.items():
+        if key not in meta:
+            raise RunFormatError(f"{path.name}: missing key {key!r} (expected {_type_name(kind)})")
+        _check_type(path.name, key, meta[key], kind)
+    for key, kind in _OPTIONAL_META.items():
+        if meta.get(key) is not None:
+            _check_type(path.name, key, meta[key], kind)
+    if meta["load_ended_ns"] < meta["load_started_ns"]:
+        raise RunFormatError(f"{path.name}: load_ended_ns is before load_started_ns")
+    meta = dict(meta)
+    meta["aborted"] = bool(meta.get("aborted") or False)
+    return meta
+
+
+def _check_type(file: str, key: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    # bool is an int in Python; a boolean where a number is expected is a writer bug.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise RunFormatError(
+            f"{file}: key {key!r}: expected {_type_name(kind)}, got {type(value).__name__} {value!r:.60}"
+        )
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", dict: "an object", bool: "a boolean", float: "a number"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+# -- scenario.yaml -------------------------------------------------------------------------------------
+
+
+def _read_scenario(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        scenario = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFormatError(f"{path.name}: not valid YAML ({first})") from None
+    if not isinstance(scenario, dict):
+        raise RunFormatError(
+            f"{path.name}: expected a mapping at the top level, got {type(scenario).__name__}"
+        )
+    return scenario
+
+
+def _check_slo(slo: Any) -> dict[str, dict[str, float]]:
+    if slo is None:
+        return {}
+    if not isinstance(slo, dict):
+        raise RunFormatError(f"{rf.SCENARIO}: slo: expected a mapping, got {type(slo).__name__}")
+    checked: dict[str, dict[str, float]] = {}
+    for section, limits in slo.items():
+        if section == "consistency":
+            allowed: tuple[str, ...] = CONSISTENCY_SLO_KEYS
+        elif section in PHASE_SLO_SECTIONS:
+            allowed = PHASE_SLO_KEYS
+        else:
+            expected = ", ".join(("consistency", *PHASE_SLO_SECTIONS))
+            raise RunFormatError(f"{rf.SCENARIO}: slo.{section}: unknown section, expected one of {expected}")
+        if limits is None:
+            limits = {}
+        if not isinstance(limits, dict):
+            raise RunFormatError(f"{rf.SCENARIO}: slo.{section}: expected a mapping of thresholds")
+        checked[section] = {}
+        for key, value in limits.items():
+            if key not in allowed:
+                raise RunFormatError(
+                    f"{rf.SCENARIO}: slo.{section}.{key}: unknown key, expected one of {', '.join(allowed)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise RunFormatError(f"{rf.SCENARIO}: slo.{section}.{key}: expected a number, got {value!r}")
+            if value < 0 or (key == "error_rate" and value > 1):
+                bound = "between 0 and 1" if key == "error_rate" else "not negative"
+                raise RunFormatError(f"{rf.SCENARIO}: slo.{section}.{key}: expected {bound}, got {value!r}")
+            checked[section][key] = value
+    return checked
+
+
+# -- parquet tables --------------------------------------------------------------------------------
+
+
+def _read_ops(path: Path) -> pd.DataFrame:
+    ops = _read_table(path, rf.OPS_SCHEMA)
+    for column, allowed in (("kind", rf.KINDS), ("outcome", rf.OUTCOMES)):
+        bad = ~ops[column].isin(allowed)
+        if bad.any():
+            sample = ops.loc[bad, column].iloc[0]
+            raise RunFormatError(
+                f"{path.name}: column {column!r}: expected one of {', '.join(allowed)}, "
+                f"got {sample!r} on {int(bad.sum())} rows"
+            )
+    missing_key = ops["op_id"].isna() & (ops["kind"] == "increment")
+    if missing_key.any():
+        raise RunFormatError(
+            f"{path.name}: column 'op_id': null on {int(missing_key.sum())} increment rows "
+            "(expected the idempotency key)"
+        )
+    return ops
+
+
+def _read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    """Read a parquet file, keep the schema's columns, cast to the schema's types, check nulls."""
+    if not path.exists():
+        raise RunFormatError(f"{path.name}: missing (expected a Parquet file in the run directory)")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFormatError(f"{path.name}: not a readable Parquet file ({reason})") from None
+    columns: dict[str, pd.Series] = {}
+    for spec in schema:
+        if spec.name not in table.column_names:
+            raise RunFormatError(f"{path.name}: missing column {spec.name!r} (expected {spec.type})")
+        column = table.column(spec.name)
+        if column.type != spec.type:
+            try:
+                column = column.cast(spec.type)
+            except (pa.ArrowException, ValueError):
+                raise RunFormatError(
+                    f"{path.name}: column {spec.name!r}: expected {spec.type}, got {column.type}"
+                ) from None
+        if not spec.nullable and column.null_count:
+            raise RunFormatError(
+                f"{path.name}: column {spec.name!r}: {column.null_count} null values (expected none)"
+            )
+        if pa.types.is_integer(spec.type) and spec.nullable:
+            columns[spec.name] = column.to_pandas(types_mapper={spec.type: pd.Int64Dtype()}.get)
+        else:
+            columns[spec.name] = column.to_pandas()
+    return pd.DataFrame(columns)
+
+
+# -- faults.jsonl ----------------------------------------------------------------------------------
+
+
+def _read_faults(path: Path) -> pd.DataFrame:
+    text = _read_text(path)
+    rows: list[dict[str, Any]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path.name}: line {number}"
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise RunFormatError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(line, dict):
+            raise RunFormatError(f"{where}: expected a JSON object, got {type(line).__name__}")
+        for key, kind in (("ts_ns", int), ("fault_id", int), ("event", str)):
+            if key not in line:
+                raise RunFormatError(f"{where}: missing field {key!r} (expected {_type_name(kind)})")
+            _check_type(where, key, line[key], kind)
+        if line["event"] not in rf.JOURNAL_EVENTS:
+            raise RunFormatError(
+                f"{where}: event: expected one of {', '.join(rf.JOURNAL_EVENTS)}, got {line['event']!r}"
+            )
+        window = line.get("window_s")
+        if line["event"] == "inject":
+            if window is None:
+                raise RunFormatError(f"{where}: missing field 'window_s' (expected a number on inject lines)")
+            _check_type(where, "window_s", window, (int, float))
+            if not math.isfinite(window) or window < 0:
+                raise RunFormatError(f"{where}: window_s: expected a non-negative number, got {window!r}")
+        params = line.get("params")
+        rows.append(
+            {
+                "ts": str(line.get("ts", "")),
+                "ts_ns": line["ts_ns"],
+                "fault_id": line["fault_id"],
+                "event": line["event"],
+                "action": str(line.get("action", "")),
+                "target": str(line.get("target", "")),
+                "params": params if isinstance(params, dict) else {},
+                "window_s": float(window) if window is not None else math.nan,
+                "error": str(line["error"]) if line.get("error") is not None else None,
+                "line": number,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(FAULT_COLUMNS))
+    return frame.astype({"ts_ns": "int64", "fault_id": "int64", "window_s": "float64", "line": "int64"})
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise RunFormatError(f"{path.name}: missing (expected it in the run directory {path.parent})")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFormatError(f"{path.name}: unreadable ({type(exc).__name__}: {exc})") from None
