@@ -1,0 +1,169 @@
+"""The summary of a run: every checker composed into one record, written as ``summary.json``.
+
+``summarize(run)`` is pure. ``write_summary(run_dir)`` and ``analyze(run_dir)`` read the run
+directory and write ``summary.json`` atomically (a temporary file in the same directory, then a
+rename). The output is deterministic: the same files give a byte-identical ``summary.json`` (keys
+sorted, floats rounded by ``analysis.evidence``, no wall-clock time, no absolute paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.checks import evaluate_checks
+from analysis.consistency import check_counter
+from analysis.evidence import RATE_DIGITS, native
+from analysis.phases import Phase, fault_windows, iso, phase_stats, phases_from_journal, request_stats
+from analysis.rundir import Run, load_run
+from analysis.series import per_second
+from chaoscheck import runformat as rf
+
+SCHEMA_VERSION = 1
+TOP_ERRORS = 10
+"""How many distinct error texts the summary lists (most frequent first)."""
+ERROR_CHARS = 300
+"""Error texts are cut to this many characters in the summary."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What ``analyze`` produced: the run it read, its summary and its per-second series."""
+
+    run: Run
+    summary: dict
+    series: pd.DataFrame
+
+
+def summarize(run: Run) -> dict:
+    """Compose consistency, phases and checks into the summary record (see docs/run-format.md)."""
+    meta = run.meta
+    lo, hi = meta["load_started_ns"], meta["load_ended_ns"]
+    consistency = check_counter(run.ops, run.server_ops, run.reads)
+    windows = fault_windows(run.faults)
+    phases = phase_stats(run.ops, phases_from_journal(windows, lo, hi), lo)
+    overall = phase_stats(run.ops, [Phase("load", "load", lo, hi)], lo)[0] if hi > lo else None
+    aborted_faults = sum(not w.effective for w in windows)
+    checks = evaluate_checks(
+        run.slo, consistency, phases, aborted=meta["aborted"], aborted_faults=aborted_faults
+    )
+    failed = [c["name"] for c in checks if not c["passed"]]
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": meta["run_id"],
+        "scenario": meta["scenario"],
+        "target": meta["target"],
+        "counter": meta.get("counter"),
+        "started_at": meta["started_at"],
+        "ended_at": meta["ended_at"],
+        "load_started": iso(lo),
+        "load_ended": iso(hi),
+        "load_started_ns": lo,
+        "load_ended_ns": hi,
+        "duration_s": (hi - lo) / 1e9,
+        "aborted": meta["aborted"],
+        "reads": run.reads,
+        "slo": run.slo,
+        "verdict": "fail" if failed else "pass",
+        "failed_checks": failed,
+        "checks": checks,
+        "consistency": consistency,
+        "load": overall if overall is not None else request_stats(_empty_rows(), 0.0),
+        "phases": phases,
+        "faults": [_fault_record(w, lo) for w in windows],
+        "errors": top_errors(run.ops),
+        "notes": list(run.notes),
+    }
+    return native(summary, RATE_DIGITS)
+
+
+def top_errors(ops: pd.DataFrame, limit: int = TOP_ERRORS) -> list[dict]:
+    """The most frequent error texts over all rows: count, kinds, endpoints, first time seen."""
+    rows = ops.loc[ops["error"].notna(), ["error", "kind", "endpoint", "status", "start_ns"]]
+    if rows.empty:
+        return []
+    rows = rows.assign(error=rows["error"].astype(str).str.slice(0, ERROR_CHARS))
+    grouped = rows.groupby("error", sort=True)
+    table = grouped.agg(count=("start_ns", "size"), first_ns=("start_ns", "min")).reset_index()
+    table = table.sort_values(["count", "error"], ascending=[False, True], kind="stable").head(limit)
+    statuses = rows.groupby(["error", "status"], sort=True).size()
+    endpoints = rows.groupby(["error", "endpoint"], sort=True).size()
+    return [
+        {
+            "error": error,
+            "count": int(count),
+            "first_ns": int(first_ns),
+            "first_at": iso(first_ns),
+            "statuses": {str(int(s)): int(n) for s, n in statuses.loc[error].items()},
+            "endpoints": {str(e): int(n) for e, n in endpoints.loc[error].items()},
+        }
+        for error, count, first_ns in table.itertuples(index=False, name=None)
+    ]
+
+
+def dumps(summary: dict) -> str:
+    """The canonical text of ``summary.json``: sorted keys, 2-space indent, UTF-8, final newline."""
+    return json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_summary(run_dir: str | Path, run: Run | None = None) -> dict:
+    """Load the run (unless given), summarize it and write ``summary.json`` atomically; return it."""
+    run = run if run is not None else load_run(run_dir)
+    summary = summarize(run)
+    write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
+    return summary
+
+
+def analyze(run_dir: str | Path) -> Analysis:
+    """The CLI's entry: read the run directory, write ``summary.json``, return everything computed.
+
+    Raises ``analysis.RunFormatError`` (one-line message) when the run directory is not valid.
+    ``reports.write_report(run_dir, analysis)`` renders the report from the result without rereading.
+    """
+    run = load_run(run_dir)
+    summary = write_summary(run_dir, run)
+    series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"])
+    return Analysis(run=run, summary=summary, series=series)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fault_record(window, load_started_ns: int) -> dict:
+    return {
+        "fault_id": window.fault_id,
+        "name": f"fault-{window.fault_id + 1}",
+        "action": window.action,
+        "target": window.target,
+        "params": window.params,
+        "effective": window.effective,
+        "rolled_back": window.rolled_back,
+        "window_s": window.window_s,
+        "inject": iso(window.inject_ns),
+        "end": iso(window.end_ns),
+        "inject_ns": window.inject_ns,
+        "end_ns": window.end_ns,
+        "inject_s": (window.inject_ns - load_started_ns) / 1e9,
+        "end_s": (window.end_ns - load_started_ns) / 1e9,
+        "error": window.error,
+    }
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({"outcome": [], "latency_ms": [], "status": []})
