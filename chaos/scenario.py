@@ -1,0 +1,644 @@
+"""Scenario files: one YAML file per experiment, validated into a ``Scenario``.
+
+A scenario is data, as in Chaos Toolkit: the load to drive, the stack to start, the faults to inject
+and the SLOs the run is judged by. ``load_scenario`` is the only way in from a file, and every problem
+it finds becomes one line ``FILE:LINE: FIELD.PATH: what was expected, got what``, so that a user can
+jump to the line without reading a traceback. Pydantic does the field checks; the line numbers come
+from the YAML node tree (``yaml.compose``), which keeps the position of every key and item.
+
+Rules that span several fields (a fault must end before the load ends, a throttle needs a duration,
+two faults of one action must not overlap on one target) are checked in the models too, and raise
+errors located at the field to change, so they come out in the same one-line form.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SerializeAsAny,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from chaos.actions import ACTIONS, action_names, get_action
+from counter.local.config import Duration, StackConfig
+
+VERSION = 1
+DEFAULT_SETTLE_S = 10.0
+"""Observation window of a one-shot fault when the scenario gives no ``settle``."""
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ROOT_LABEL = "scenario"
+"""Field path shown for a problem with the file as a whole (its top level)."""
+
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be used; ``problems`` holds one line per problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def _rule_error(title: str, problems: list[tuple[tuple[str | int, ...], str, Any]]) -> ValidationError:
+    """A ``ValidationError`` whose errors sit at the given locations (relative to the model raising it).
+
+    Raised from a validator, pydantic keeps these locations and prefixes the model's own, which is what
+    lets a rule between fields point at the one field to change instead of at the whole model.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("scenario_rule", "{message}", {"message": message}),
+                loc=loc,
+                input=value,
+            )
+            for loc, message, value in problems
+        ],
+    )
+
+
+def _seconds(value: float) -> str:
+    """``45.0`` -> ``45s``, for messages that talk in the units of the file."""
+    return f"{value:g}s"
+
+
+class _Strict(BaseModel):
+    """Closed, immutable, no type coercion: ``users: "20"`` is an error, not a silent conversion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class _Weights(_Strict):
+    """Named weights that can also be read like a mapping by their names in the file.
+
+    The orchestrator and the load side treat ``mix`` and ``endpoints`` as plain mappings
+    (``load.endpoints.get("lambda", 0)``), as they appear in the resolved scenario.
+    """
+
+    def as_dict(self) -> dict[str, int]:
+        """The weights by their names in the file (``lambda``, not ``lambda_``)."""
+        return self.model_dump(by_alias=True)
+
+    def get(self, name: str, default: int = 0) -> int:
+        """The weight called ``name`` in the file, ``default`` for an unknown name."""
+        return self.as_dict().get(name, default)
+
+
+class Mix(_Weights):
+    """Relative weights of the operations each simulated user performs."""
+
+    increment: int = Field(0, ge=0)
+    read: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_work(self) -> Mix:
+        if self.increment == 0 and self.read == 0:
+            raise ValueError("expected at least one weight above 0, got increment 0 and read 0")
+        return self
+
+
+class Endpoints(_Weights):
+    """Relative weights of the two ways into the counter: the EC2 fleet and the Lambda function URL."""
+
+    fleet: int = Field(0, ge=0)
+    lambda_: int = Field(0, ge=0, alias="lambda")
+
+    @model_validator(mode="after")
+    def _some_endpoint(self) -> Endpoints:
+        if self.fleet == 0 and self.lambda_ == 0:
+            raise ValueError("expected at least one weight above 0, got fleet 0 and lambda 0")
+        return self
+
+
+class Load(_Strict):
+    """The load to drive: Locust users, how fast they arrive, for how long and what they do."""
+
+    users: int = Field(ge=1)
+    spawn_rate: float = Field(gt=0, description="users started per second")
+    duration: PositiveDuration
+    mix: Mix
+    endpoints: Endpoints
+    timeout: PositiveDuration = Field(5.0, description="a request slower than this is an error")
+
+
+class Fault(_Strict):
+    """One fault of the scenario: when, which action, for how long; subclasses add the action's parameters.
+
+    The loader validates each entry with the subclass built for its action (``fault_model``), so the
+    parameters are checked by the action's own model and sit inline in the file (``count: 2``).
+    """
+
+    at: Duration = Field(description="from the start of the load")
+    action: str
+    duration: PositiveDuration | None = Field(None, description="how long a lasting fault holds")
+    settle: PositiveDuration = Field(DEFAULT_SETTLE_S, description="observation window of a one-shot fault")
+
+    @model_validator(mode="after")
+    def _duration_fits_action(self) -> Fault:
+        if self.action not in ACTIONS:  # only reachable when ``Fault`` itself is validated directly
+            known = ", ".join(action_names())
+            raise _rule_error(
+                "Fault",
+                [(("action",), f"expected one of the actions {known}, got {self.action!r}", self.action)],
+            )
+        spec = get_action(self.action)
+        if spec.takes_duration and self.duration is None:
+            raise _rule_error(
+                "Fault",
+                [
+                    (
+                        ("duration",),
+                        f"expected a duration such as 5s: {spec.name} holds its effect for a time "
+                        "and is undone at the end, got nothing",
+                        None,
+                    )
+                ],
+            )
+        if not spec.takes_duration and self.duration is not None:
+            raise _rule_error(
+                "Fault",
+                [
+                    (
+                        ("duration",),
+                        f"expected no duration: {spec.name} is one-shot (use settle for the time to "
+                        f"observe it), got {_seconds(self.duration)}",
+                        self.duration,
+                    )
+                ],
+            )
+        if spec.takes_duration and "settle" in self.model_fields_set:
+            raise _rule_error(
+                "Fault",
+                [
+                    (
+                        ("settle",),
+                        f"expected no settle: the window of {spec.name} is its duration, "
+                        f"got {_seconds(self.settle)}",
+                        self.settle,
+                    )
+                ],
+            )
+        return self
+
+    @property
+    def window_s(self) -> float:
+        """Seconds the fault is observed for: its duration, or its settling window when one-shot."""
+        return self.duration if self.duration is not None else self.settle
+
+    @property
+    def end_s(self) -> float:
+        """Seconds from the start of the load to the end of the fault's window."""
+        return self.at + self.window_s
+
+    def params(self) -> dict[str, Any]:
+        """The action's parameters as plain data, defaults filled in (what the backend and journal get)."""
+        return self.model_dump(mode="json", include=set(get_action(self.action).params.model_fields))
+
+
+@functools.cache
+def fault_model(action: str) -> type[Fault]:
+    """The model of a fault entry for ``action``: ``Fault``'s keys plus the action's parameters."""
+    spec = get_action(action)
+    name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", spec.name)) + "Fault"
+    return create_model(name, __base__=(Fault, spec.params), __module__=__name__)
+
+
+def _validate_fault(value: Any) -> Fault:
+    """Pick the fault model from the entry's ``action`` and validate the whole entry with it."""
+    if isinstance(value, Fault):
+        return value
+    if not isinstance(value, dict):
+        raise _rule_error(
+            "Fault", [((), f"expected a mapping with at and action, got {_show(value)}", value)]
+        )
+    known = ", ".join(action_names())
+    action = value.get("action")
+    if action is None:
+        raise _rule_error("Fault", [(("action",), f"expected one of the actions {known}, got nothing", None)])
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise _rule_error(
+            "Fault", [(("action",), f"expected one of the actions {known}, got {_show(action)}", action)]
+        )
+    return fault_model(action).model_validate(value, strict=True)
+
+
+FaultEntry = Annotated[SerializeAsAny[Fault], PlainValidator(_validate_fault)]
+
+
+class ConsistencySLO(_Strict):
+    """How many of each consistency anomaly the run may show (see shared/reference/verification.md)."""
+
+    lost: int = Field(0, ge=0, description="acknowledged increments missing from the final value")
+    duplicated: int = Field(0, ge=0, description="increments applied more than once")
+    unexpected: int = Field(0, ge=0, description="applied increments that no client attempted")
+    read_violations: int = Field(0, ge=0, description="reads outside their possible bounds")
+
+
+class PhaseSLO(_Strict):
+    """Limits for one phase of the run; a key left out (null) is not checked."""
+
+    p50_ms: float | None = Field(None, gt=0)
+    p95_ms: float | None = Field(None, gt=0)
+    p99_ms: float | None = Field(None, gt=0)
+    error_rate: float | None = Field(None, ge=0, le=1)
+    min_rps: float | None = Field(None, ge=0)
+
+
+class SLO(_Strict):
+    """The verdict's thresholds: consistency for the whole run, latency and errors per phase.
+
+    ``fault`` applies to every fault window; ``baseline`` is before the first fault and ``recovery``
+    after the last one (the analysis derives the phases from the fault journal).
+    """
+
+    consistency: ConsistencySLO = ConsistencySLO()
+    baseline: PhaseSLO | None = None
+    fault: PhaseSLO | None = None
+    recovery: PhaseSLO | None = None
+
+
+class Scenario(_Strict):
+    """One experiment: the load, the stack, the faults and the SLOs it is judged by."""
+
+    version: Literal[1] = VERSION
+    name: str
+    description: str = ""
+    reads: Literal["strong", "eventual"] = Field(
+        "strong", description="whether reads are strongly consistent; stale reads are violations if so"
+    )
+    seed: int | None = Field(None, description="seeds the random choices of the faults, for reproduction")
+    load: Load
+    stack: StackConfig = StackConfig()
+    faults: list[FaultEntry] = []
+    slo: SLO = SLO()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"expected 1-64 characters of A-Z, a-z, 0-9, _ and -, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _faults_fit_the_run(self) -> Scenario:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        end = self.load.duration
+        for i, fault in enumerate(self.faults):
+            if fault.at >= end:
+                problems.append(
+                    (
+                        ("faults", i, "at"),
+                        f"expected a time before the end of the load ({_seconds(end)}), "
+                        f"got {_seconds(fault.at)}",
+                        fault.at,
+                    )
+                )
+            elif fault.end_s > end + 1e-9:
+                key = "duration" if fault.duration is not None else "settle"
+                problems.append(
+                    (
+                        ("faults", i, key),
+                        f"expected the fault to end by the end of the load ({_seconds(end)}), got "
+                        f"{_seconds(fault.at)} + {_seconds(fault.window_s)} = {_seconds(fault.end_s)}",
+                        fault.window_s,
+                    )
+                )
+        for j, later in enumerate(self.faults):
+            for i, earlier in enumerate(self.faults[:j]):
+                spec = get_action(later.action)
+                if later.action != earlier.action:
+                    continue
+                if later.at < earlier.end_s and earlier.at < later.end_s:
+                    problems.append(
+                        (
+                            ("faults", j, "at"),
+                            f"expected no overlap with faults[{i}] ({earlier.action} on {spec.target_kind}, "
+                            f"{_seconds(earlier.at)}-{_seconds(earlier.end_s)}), got "
+                            f"{_seconds(later.at)}-{_seconds(later.end_s)}",
+                            later.at,
+                        )
+                    )
+        if problems:
+            raise _rule_error("Scenario", problems)
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario as plain data, durations in seconds, every default filled in.
+
+        It is what the runner dumps into the run directory (``runformat.SCENARIO``): the analysis reads
+        ``reads`` and ``slo`` from it, and ``load_scenario`` reads it back to the same scenario, so a
+        run directory is enough to repeat the run. Faults keep their parameters inline, as in the file.
+        """
+        return {
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "reads": self.reads,
+            "seed": self.seed,
+            "load": self.load.model_dump(mode="python", by_alias=True),
+            "stack": self.stack.model_dump(mode="python", by_alias=True),
+            "faults": [_resolved_fault(fault) for fault in self.faults],
+            "slo": self.slo.model_dump(mode="python", by_alias=True),
+        }
+
+
+def _resolved_fault(fault: Fault) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": fault.at, "action": fault.action}
+    if get_action(fault.action).takes_duration:
+        entry["duration"] = fault.duration
+    else:
+        entry["settle"] = fault.settle
+    entry.update(fault.params())
+    return entry
+
+
+# --- reading a file ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A parsed YAML file: the data and the node tree that remembers where each value was written."""
+
+    data: Any
+    root: yaml.Node | None
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and validate the scenario file at ``path``; ``ScenarioError`` lists every problem in it."""
+    file = os.fspath(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(
+            [f"{file}:1: {_ROOT_LABEL}: expected an existing file, got no such file"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ScenarioError(
+            [f"{file}:1: {_ROOT_LABEL}: expected a readable UTF-8 file, got {reason}"]
+        ) from None
+    return parse_scenario(text, file)
+
+
+def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
+    """Validate scenario ``text``; ``file`` is only used to name the source in problem lines."""
+    doc = _parse_yaml(text, file)
+    if doc.data is None:
+        raise ScenarioError(
+            [f"{file}:1: {_ROOT_LABEL}: expected a mapping of scenario keys, got an empty file"]
+        )
+    if not isinstance(doc.data, dict):
+        line = doc.root.start_mark.line + 1 if doc.root is not None else 1
+        raise ScenarioError(
+            [f"{file}:{line}: {_ROOT_LABEL}: expected a mapping of scenario keys, got {_show(doc.data)}"]
+        )
+    duplicates = list(_duplicate_keys(doc.root, ()))
+    try:
+        scenario = Scenario.model_validate(doc.data, strict=True)
+    except ValidationError as exc:
+        problems = [(_line_of(doc.root, error["loc"]), _describe(error, doc.data)) for error in exc.errors()]
+        lines = [(line, message) for line, message in duplicates] + problems
+        raise ScenarioError([f"{file}:{line}: {message}" for line, message in _in_order(lines)]) from None
+    if duplicates:
+        raise ScenarioError([f"{file}:{line}: {message}" for line, message in _in_order(duplicates)])
+    return scenario
+
+
+def _in_order(problems: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Problems sorted by line, each reported once (pydantic can report one spot twice)."""
+    return sorted(dict.fromkeys(problems), key=lambda item: item[0])
+
+
+def _parse_yaml(text: str, file: str) -> _Document:
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = " ".join(part for part in (exc.context, exc.problem) if part) or "a syntax error"
+        raise ScenarioError([f"{file}:{line}: {_ROOT_LABEL}: expected valid YAML, got {what}"]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([f"{file}:1: {_ROOT_LABEL}: expected valid YAML, got {exc}"]) from None
+    finally:
+        loader.dispose()
+    return _Document(data=data, root=root)
+
+
+def _duplicate_keys(node: yaml.Node | None, path: tuple[str | int, ...]) -> Iterator[tuple[int, str]]:
+    """Keys written twice in one mapping: YAML keeps the last silently, which hides mistakes."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    yield (
+                        line,
+                        f"{_field_path((*path, key.value))}: expected each key once, "
+                        f"got {key.value!r} again (first on line {first[key.value]})",
+                    )
+                else:
+                    first[key.value] = line
+                yield from _duplicate_keys(value, (*path, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*path, i))
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int:
+    """1-based line of the deepest node of ``loc`` found in the tree; a key's line for mapping entries.
+
+    A location the file does not contain (a missing key, a default value) falls back to its nearest
+    parent that it does contain, which is where the fix goes.
+    """
+    if root is None:
+        return 1
+    node, line = root, root.start_mark.line + 1
+    for segment in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = None
+            for key, value in node.value:  # the last of duplicate keys wins, as in the loaded data
+                if isinstance(key, yaml.ScalarNode) and key.value == str(segment):
+                    found = (key, value)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(segment, int)
+            and 0 <= segment < len(node.value)
+        ):
+            node = node.value[segment]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+# --- turning pydantic errors into one line each -----------------------------------------------------
+
+
+def _field_path(loc: tuple[str | int, ...]) -> str:
+    """``("faults", 1, "at")`` -> ``faults[1].at``; the empty location is the whole file."""
+    text = ""
+    for segment in loc:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            text += f".{segment}" if text else str(segment)
+    return text or _ROOT_LABEL
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it, or what kind of thing it is when it is a structure."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
+
+
+_MISSING = object()
+
+
+def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    """The raw value the file holds at ``loc``, or ``_MISSING``."""
+    for segment in loc:
+        in_mapping = isinstance(data, dict) and segment in data
+        in_list = isinstance(data, list) and isinstance(segment, int) and 0 <= segment < len(data)
+        if not (in_mapping or in_list):
+            return _MISSING
+        data = data[segment]
+    return data
+
+
+def _model_at(data: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``loc`` (to list the keys it accepts), if any."""
+    annotation: Any = Scenario
+    for depth, segment in enumerate(loc):
+        annotation = _unwrap(annotation)
+        if annotation is Fault:
+            annotation = _fault_class(_value_at(data, loc[:depth]))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {(info.alias or name): info for name, info in annotation.model_fields.items()}
+            if segment not in fields:
+                return None
+            annotation = fields[segment].annotation
+        elif typing.get_origin(annotation) is list and isinstance(segment, int):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    if annotation is Fault:
+        annotation = _fault_class(_value_at(data, loc))
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    """The keys ``model`` accepts, the scheduler's fault keys before an action's own parameters."""
+    keys = [(info.alias or name) for name, info in model.model_fields.items()]
+    if issubclass(model, Fault):
+        keys.sort(key=lambda key: key not in Fault.model_fields)
+    return keys
+
+
+def _fault_class(entry: Any) -> type[Fault]:
+    action = entry.get("action") if isinstance(entry, dict) else None
+    return fault_model(action) if isinstance(action, str) and action in ACTIONS else Fault
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the type that validates a mapping."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+_BOUNDS = {
+    "greater_than": ("gt", "a value above {}"),
+    "greater_than_equal": ("ge", "a value of at least {}"),
+    "less_than": ("lt", "a value below {}"),
+    "less_than_equal": ("le", "a value of at most {}"),
+}
+_KINDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+def _describe(error: ErrorDetails, data: Any) -> str:
+    """``FIELD.PATH: what was expected, got what`` for one pydantic error."""
+    loc = tuple(error["loc"])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    raw = _value_at(data, loc)
+    got = _show(raw if raw is not _MISSING else error.get("input"))
+    if kind == "scenario_rule":
+        return f"{_field_path(loc)}: {error['msg']}"
+    if kind == "missing":
+        return f"{_field_path(loc)}: expected a value (required), got nothing"
+    if kind == "extra_forbidden":
+        model = _model_at(data, loc[:-1])
+        allowed = _keys_of(model) if model else []
+        expected = f"one of the keys {', '.join(allowed)}" if allowed else "no such key"
+        return f"{_field_path(loc)}: expected {expected}, got unknown key {str(loc[-1])!r}"
+    if kind == "literal_error":
+        return f"{_field_path(loc)}: expected {ctx.get('expected', 'one of the allowed values')}, got {got}"
+    if kind in _BOUNDS:
+        key, template = _BOUNDS[kind]
+        return f"{_field_path(loc)}: expected {template.format(_number(ctx.get(key)))}, got {got}"
+    if kind in _KINDS:
+        return f"{_field_path(loc)}: expected {_KINDS[kind]}, got {got}"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if message.startswith("expected"):
+        return f"{_field_path(loc)}: {message}"
+    return f"{_field_path(loc)}: expected a valid value ({message[:1].lower()}{message[1:]}), got {got}"
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
