@@ -83,7 +83,8 @@ class Run:
     scenario: dict[str, Any]
     """``scenario.yaml`` as written (the resolved scenario)."""
     slo: dict[str, dict[str, float]]
-    """``scenario.slo``, checked: sections and keys are known, thresholds are non-negative numbers."""
+    """``scenario.slo``, checked: sections and keys are known, thresholds are non-negative numbers.
+    Null sections and null thresholds (the resolved scenario writes every key) are left out."""
     reads: str
     """``strong`` or ``eventual``."""
     ops: pd.DataFrame
@@ -216,6 +217,8 @@ def _check_slo(slo: Any) -> dict[str, dict[str, float]]:
                 raise RunFormatError(
                     f"{rf.SCENARIO}: slo.{section}.{key}: unknown key, expected one of {', '.join(allowed)}"
                 )
+            if value is None:  # the resolved scenario writes every key; null means "not checked"
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise RunFormatError(f"{rf.SCENARIO}: slo.{section}.{key}: expected a number, got {value!r}")
             if value < 0 or (key == "error_rate" and value > 1):

@@ -49,7 +49,7 @@ def op(
         "counter": counter,
         "start_ns": ns(start_ms),
         "end_ns": ns(end_ms),
-        "status": _STATUS[outcome] if status is None else status,
+        "status": _STATUS.get(outcome, 0) if status is None else status,
         "outcome": outcome,
         "value": value,
         "error": error,
@@ -172,3 +172,10 @@ def write_run(
     if timeline is not None:
         pq.write_table(pa.Table.from_pylist(list(timeline), schema=rf.TIMELINE_SCHEMA), path / rf.TIMELINE)
     return path
+
+
+def load(path: Path, ops: list[dict], **kw: Any):
+    """Write a run directory and read it back with ``analysis.load_run``."""
+    from analysis.rundir import load_run
+
+    return load_run(write_run(path, ops, **kw))

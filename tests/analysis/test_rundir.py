@@ -1,0 +1,187 @@
+"""The run directory reader: what it accepts, and one-line errors naming the file for what it does not."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from history import applied, final, inc, inject, write_run
+
+from analysis.rundir import RunFormatError, load_run
+from chaoscheck import runformat as rf
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run(
+        tmp_path / "run", [inc("a", 0, 10, value=1), final(100, 101, 1)], faults=[inject(0, 50, 1.0)]
+    )
+
+
+def error_of(path) -> str:
+    with pytest.raises(RunFormatError) as caught:
+        load_run(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_reads_a_valid_run(run_dir):
+    run = load_run(run_dir)
+    assert run.meta["run_id"] == "run-test" and run.reads == "strong" and run.slo == {}
+    assert list(run.ops.columns) == rf.OPS_SCHEMA.names
+    assert str(run.ops["value"].dtype) == "Int64" and str(run.ops["start_ns"].dtype) == "int64"
+    assert len(run.faults) == 1
+    assert run.timeline is None and run.server_ops is None
+
+
+@pytest.mark.parametrize("name", [rf.OPS, rf.RUN_META, rf.SCENARIO, rf.FAULTS])
+def test_missing_required_file(run_dir, name):
+    (run_dir / name).unlink()
+    assert error_of(run_dir).startswith(f"{name}: missing")
+
+
+def test_missing_column(run_dir):
+    table = pq.read_table(run_dir / rf.OPS).drop_columns(["outcome"])
+    pq.write_table(table, run_dir / rf.OPS)
+    assert error_of(run_dir) == "ops.parquet: missing column 'outcome' (expected string)"
+
+
+def test_corrupt_parquet(run_dir):
+    (run_dir / rf.OPS).write_bytes(b"PAR1 this is not parquet at all")
+    assert error_of(run_dir).startswith("ops.parquet: not a readable Parquet file (")
+
+
+def test_column_of_the_wrong_type(run_dir):
+    table = pq.read_table(run_dir / rf.OPS)
+    index = table.schema.get_field_index("start_ns")
+    table = table.set_column(index, "start_ns", pa.array(["soon"] * len(table)))
+    pq.write_table(table, run_dir / rf.OPS)
+    assert error_of(run_dir) == "ops.parquet: column 'start_ns': expected int64, got string"
+
+
+def test_nulls_in_a_required_column(run_dir):
+    table = pq.read_table(run_dir / rf.OPS)
+    index = table.schema.get_field_index("worker")
+    table = table.set_column(
+        index, pa.field("worker", pa.string()), pa.array([None] * len(table), pa.string())
+    )
+    pq.write_table(table, run_dir / rf.OPS)
+    assert error_of(run_dir) == "ops.parquet: column 'worker': 2 null values (expected none)"
+
+
+def test_unknown_outcome(tmp_path):
+    path = write_run(tmp_path, [inc("a", 0, 10, "maybe")])
+    assert (
+        error_of(path)
+        == "ops.parquet: column 'outcome': expected one of ok, fail, info, got 'maybe' on 1 rows"
+    )
+
+
+def test_extra_columns_are_ignored(run_dir):
+    table = pq.read_table(run_dir / rf.OPS)
+    pq.write_table(table.append_column("intended_start_ns", pa.array([0] * len(table))), run_dir / rf.OPS)
+    assert "intended_start_ns" not in load_run(run_dir).ops.columns
+
+
+def test_run_json_missing_key_and_bad_type(run_dir):
+    meta = json.loads((run_dir / rf.RUN_META).read_text())
+    del meta["load_started_ns"]
+    (run_dir / rf.RUN_META).write_text(json.dumps(meta))
+    assert error_of(run_dir) == "run.json: missing key 'load_started_ns' (expected an integer)"
+    meta["load_started_ns"] = "yesterday"
+    (run_dir / rf.RUN_META).write_text(json.dumps(meta))
+    assert error_of(run_dir) == "run.json: key 'load_started_ns': expected an integer, got str 'yesterday'"
+
+
+def test_run_json_corrupt(run_dir):
+    (run_dir / rf.RUN_META).write_text("{not json")
+    assert error_of(run_dir).startswith("run.json: not valid JSON (")
+
+
+def test_journal_line_errors(run_dir):
+    journal = run_dir / rf.FAULTS
+    journal.write_text(json.dumps(inject(0, 1, 1.0)) + "\n\n{oops\n")
+    assert error_of(run_dir).startswith("faults.jsonl: line 3: not valid JSON (")
+    journal.write_text(json.dumps({**inject(0, 1, 1.0), "event": "explode"}) + "\n")
+    assert (
+        error_of(run_dir)
+        == "faults.jsonl: line 1: event: expected one of inject, rollback, abort, got 'explode'"
+    )
+    line = inject(0, 1, 1.0)
+    del line["window_s"]
+    journal.write_text(json.dumps(line) + "\n")
+    assert (
+        error_of(run_dir)
+        == "faults.jsonl: line 1: missing field 'window_s' (expected a number on inject lines)"
+    )
+
+
+def test_empty_journal_is_a_run_without_faults(run_dir):
+    (run_dir / rf.FAULTS).write_text("")
+    assert load_run(run_dir).faults.empty
+
+
+def write_scenario(run_dir, scenario):
+    (run_dir / rf.SCENARIO).write_text(yaml.safe_dump(scenario))
+
+
+def test_slo_as_the_resolved_scenario_writes_it(run_dir):
+    slo = {
+        "consistency": {"lost": 0, "duplicated": 0, "unexpected": 0, "read_violations": 0},
+        "baseline": {"p50_ms": None, "p95_ms": 150.0, "p99_ms": None, "error_rate": 0.01, "min_rps": None},
+        "fault": None,
+        "recovery": None,
+    }
+    write_scenario(run_dir, {"name": "x", "reads": "eventual", "slo": slo})
+    run = load_run(run_dir)
+    assert run.reads == "eventual"
+    assert run.slo == {
+        "consistency": {"lost": 0, "duplicated": 0, "unexpected": 0, "read_violations": 0},
+        "baseline": {"p95_ms": 150.0, "error_rate": 0.01},
+        "fault": {},
+        "recovery": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        (
+            {"slo": {"baseline": {"p90_ms": 1}}},
+            "scenario.yaml: slo.baseline.p90_ms: unknown key, expected one of",
+        ),
+        ({"slo": {"steady": {}}}, "scenario.yaml: slo.steady: unknown section, expected one of"),
+        (
+            {"slo": {"fault": {"error_rate": 2}}},
+            "scenario.yaml: slo.fault.error_rate: expected between 0 and 1, got 2",
+        ),
+        (
+            {"slo": {"fault": {"p95_ms": "fast"}}},
+            "scenario.yaml: slo.fault.p95_ms: expected a number, got 'fast'",
+        ),
+        ({"reads": "sometimes"}, "scenario.yaml: reads: expected one of strong, eventual, got 'sometimes'"),
+    ],
+)
+def test_bad_scenario(run_dir, scenario, message):
+    write_scenario(run_dir, scenario)
+    assert error_of(run_dir).startswith(message)
+
+
+def test_scenario_not_yaml(run_dir):
+    (run_dir / rf.SCENARIO).write_text("slo: [unclosed\n")
+    assert error_of(run_dir).startswith("scenario.yaml: not valid YAML (")
+
+
+def test_server_ledger_keeps_this_runs_counter(tmp_path):
+    ledger = [applied("a", 1, 5), applied("x", 7, 6, counter="other")]
+    run = load_run(write_run(tmp_path, [inc("a", 0, 10, value=1)], server_ops=ledger))
+    assert list(run.server_ops["op_id"]) == ["a"]
+    assert run.notes == ("server_ops.parquet: ignored 1 rows of other counters",)
+
+
+def test_not_a_directory(tmp_path):
+    assert "not a run directory" in error_of(tmp_path / "nowhere")

@@ -1,0 +1,98 @@
+"""summary.json: its keys, determinism (byte-identical), atomic writing."""
+
+from __future__ import annotations
+
+import json
+
+from history import applied, final, inc, inject, read, rollback, write_run
+
+from analysis import analyze, write_summary
+from analysis.rundir import load_run
+from analysis.summary import summarize
+from chaoscheck import runformat as rf
+
+
+def make(path):
+    ops = [inc(f"k{i}", i * 97.3, i * 97.3 + 12.345678, value=i + 1, error=None) for i in range(40)]
+    ops += [read(500 + i * 311.1, 520 + i * 311.1, None, "info", status=0, error="timeout") for i in range(5)]
+    ops += [final(20_000, 20_001, 40), final(20_000, 20_002, 40, endpoint="lambda")]
+    ledger = [applied(f"k{i}", i + 1, i * 97.3 + 5) for i in range(40)]
+    faults = [
+        inject(0, 1_000, 0.5),
+        inject(1, 2_000, 5.0, action="throttle", target="fn"),
+        rollback(1, 3_000),
+    ]
+    slo = {"consistency": {"lost": 0}, "baseline": {"p95_ms": 100}, "fault": {"error_rate": 0.5}}
+    return write_run(path, ops, server_ops=ledger, faults=faults, slo=slo, load_ms=(0, 4_000))
+
+
+def test_summary_keys(tmp_path):
+    summary = write_summary(make(tmp_path))
+    for key in (
+        "run_id",
+        "scenario",
+        "target",
+        "started_at",
+        "ended_at",
+        "verdict",
+        "checks",
+        "consistency",
+        "phases",
+    ):
+        assert key in summary
+    assert summary["schema_version"] == 1
+    consistency = summary["consistency"]
+    for key in (
+        "attempted",
+        "ok",
+        "failed",
+        "indeterminate",
+        "final_value",
+        "lost",
+        "duplicated",
+        "unexpected",
+    ):
+        assert key in consistency
+    assert {"recovered", "read_violations", "bounds", "anomalies"} <= set(consistency)
+    assert consistency["attempted"] == 40 and consistency["final_value"] == 40
+    phase = summary["phases"][0]
+    for key in (
+        "name",
+        "start",
+        "end",
+        "requests",
+        "rps",
+        "error_rate",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "endpoints",
+    ):
+        assert key in phase
+    assert [p["name"] for p in summary["phases"]] == [
+        "baseline",
+        "fault-1",
+        "recovery-1",
+        "fault-2",
+        "recovery-2",
+    ]
+    assert summary["errors"][0]["error"] == "timeout" and summary["errors"][0]["count"] == 5
+
+
+def test_summary_is_byte_identical_across_runs_and_directories(tmp_path):
+    first, second = make(tmp_path / "one"), make(tmp_path / "two")
+    write_summary(first)
+    write_summary(second)
+    write_summary(first)
+    assert (first / rf.SUMMARY).read_bytes() == (second / rf.SUMMARY).read_bytes()
+    text = (first / rf.SUMMARY).read_text()
+    assert str(tmp_path) not in text
+    assert json.loads(text) == summarize(load_run(first))
+
+
+def test_written_atomically_without_leftovers(tmp_path):
+    run_dir = make(tmp_path)
+    analysis = analyze(run_dir)
+    assert json.loads((run_dir / rf.SUMMARY).read_text()) == analysis.summary
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []
+    assert len(analysis.series) == 4
