@@ -3,8 +3,8 @@
 A scenario is data, as in Chaos Toolkit: the load to drive, the stack to start, the faults to inject
 and the SLOs the run is judged by. ``load_scenario`` is the only way in from a file, and every problem
 it finds becomes one line ``FILE:LINE: FIELD.PATH: what was expected, got what``, so that a user can
-jump to the line without reading a traceback. Pydantic does the field checks; the line numbers come
-from the YAML node tree (``yaml.compose``), which keeps the position of every key and item.
+jump to the line without reading a traceback. Pydantic does the field checks; turning its errors
+into lines at the right place is ``chaos.scenario_problems``'s job.
 
 Rules that span several fields (a fault must end before the load ends, a throttle needs a duration,
 two faults of one action must not overlap on one target) are checked in the models too, and raise
@@ -18,12 +18,9 @@ import os
 import re
 import types
 import typing
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -35,47 +32,32 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from chaos.actions import ACTIONS, action_names, get_action
+from chaos.scenario_problems import (
+    ROOT_LABEL,
+    Loc,
+    ScenarioError,
+    describe,
+    duplicate_keys,
+    in_line_order,
+    line_of,
+    parse_yaml,
+    rule_error,
+    show_value,
+    value_at,
+)
 from counter.local.config import Duration, StackConfig
+
+__all__ = ["Fault", "Load", "Scenario", "ScenarioError", "fault_model", "load_scenario", "parse_scenario"]
 
 VERSION = 1
 DEFAULT_SETTLE_S = 10.0
 """Observation window of a one-shot fault when the scenario gives no ``settle``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ROOT_LABEL = "scenario"
-"""Field path shown for a problem with the file as a whole (its top level)."""
 
 PositiveDuration = Annotated[Duration, Field(gt=0)]
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be used; ``problems`` holds one line per problem found."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-def _rule_error(title: str, problems: list[tuple[tuple[str | int, ...], str, Any]]) -> ValidationError:
-    """A ``ValidationError`` whose errors sit at the given locations (relative to the model raising it).
-
-    Raised from a validator, pydantic keeps these locations and prefixes the model's own, which is what
-    lets a rule between fields point at the one field to change instead of at the whole model.
-    """
-    return ValidationError.from_exception_data(
-        title,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("scenario_rule", "{message}", {"message": message}),
-                loc=loc,
-                input=value,
-            )
-            for loc, message, value in problems
-        ],
-    )
 
 
 def _seconds(value: float) -> str:
@@ -158,13 +140,13 @@ class Fault(_Strict):
     def _duration_fits_action(self) -> Fault:
         if self.action not in ACTIONS:  # only reachable when ``Fault`` itself is validated directly
             known = ", ".join(action_names())
-            raise _rule_error(
+            raise rule_error(
                 "Fault",
                 [(("action",), f"expected one of the actions {known}, got {self.action!r}", self.action)],
             )
         spec = get_action(self.action)
         if spec.takes_duration and self.duration is None:
-            raise _rule_error(
+            raise rule_error(
                 "Fault",
                 [
                     (
@@ -176,7 +158,7 @@ class Fault(_Strict):
                 ],
             )
         if not spec.takes_duration and self.duration is not None:
-            raise _rule_error(
+            raise rule_error(
                 "Fault",
                 [
                     (
@@ -188,7 +170,7 @@ class Fault(_Strict):
                 ],
             )
         if spec.takes_duration and "settle" in self.model_fields_set:
-            raise _rule_error(
+            raise rule_error(
                 "Fault",
                 [
                     (
@@ -229,16 +211,16 @@ def _validate_fault(value: Any) -> Fault:
     if isinstance(value, Fault):
         return value
     if not isinstance(value, dict):
-        raise _rule_error(
-            "Fault", [((), f"expected a mapping with at and action, got {_show(value)}", value)]
+        raise rule_error(
+            "Fault", [((), f"expected a mapping with at and action, got {show_value(value)}", value)]
         )
     known = ", ".join(action_names())
     action = value.get("action")
     if action is None:
-        raise _rule_error("Fault", [(("action",), f"expected one of the actions {known}, got nothing", None)])
+        raise rule_error("Fault", [(("action",), f"expected one of the actions {known}, got nothing", None)])
     if not isinstance(action, str) or action not in ACTIONS:
-        raise _rule_error(
-            "Fault", [(("action",), f"expected one of the actions {known}, got {_show(action)}", action)]
+        raise rule_error(
+            "Fault", [(("action",), f"expected one of the actions {known}, got {show_value(action)}", action)]
         )
     return fault_model(action).model_validate(value, strict=True)
 
@@ -302,7 +284,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _faults_fit_the_run(self) -> Scenario:
-        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        problems: list[tuple[Loc, str, Any]] = []
         end = self.load.duration
         for i, fault in enumerate(self.faults):
             if fault.at >= end:
@@ -340,7 +322,7 @@ class Scenario(_Strict):
                         )
                     )
         if problems:
-            raise _rule_error("Scenario", problems)
+            raise rule_error("Scenario", problems)
         return self
 
     def resolved(self) -> dict[str, Any]:
@@ -376,14 +358,6 @@ def _resolved_fault(fault: Fault) -> dict[str, Any]:
 # --- reading a file ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Document:
-    """A parsed YAML file: the data and the node tree that remembers where each value was written."""
-
-    data: Any
-    root: yaml.Node | None
-
-
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and validate the scenario file at ``path``; ``ScenarioError`` lists every problem in it."""
     file = os.fspath(path)
@@ -391,161 +365,62 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         text = Path(file).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(
-            [f"{file}:1: {_ROOT_LABEL}: expected an existing file, got no such file"]
+            [f"{file}:1: {ROOT_LABEL}: expected an existing file, got no such file"]
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ScenarioError(
-            [f"{file}:1: {_ROOT_LABEL}: expected a readable UTF-8 file, got {reason}"]
+            [f"{file}:1: {ROOT_LABEL}: expected a readable UTF-8 file, got {reason}"]
         ) from None
     return parse_scenario(text, file)
 
 
 def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     """Validate scenario ``text``; ``file`` is only used to name the source in problem lines."""
-    doc = _parse_yaml(text, file)
+    doc = parse_yaml(text, file)
     if doc.data is None:
         raise ScenarioError(
-            [f"{file}:1: {_ROOT_LABEL}: expected a mapping of scenario keys, got an empty file"]
+            [f"{file}:1: {ROOT_LABEL}: expected a mapping of scenario keys, got an empty file"]
         )
     if not isinstance(doc.data, dict):
         line = doc.root.start_mark.line + 1 if doc.root is not None else 1
         raise ScenarioError(
-            [f"{file}:{line}: {_ROOT_LABEL}: expected a mapping of scenario keys, got {_show(doc.data)}"]
+            [f"{file}:{line}: {ROOT_LABEL}: expected a mapping of scenario keys, got {show_value(doc.data)}"]
         )
-    duplicates = list(_duplicate_keys(doc.root, ()))
+    duplicates = list(duplicate_keys(doc.root, ()))
     try:
         scenario = Scenario.model_validate(doc.data, strict=True)
     except ValidationError as exc:
-        problems = [(_line_of(doc.root, error["loc"]), _describe(error, doc.data)) for error in exc.errors()]
-        lines = [(line, message) for line, message in duplicates] + problems
-        raise ScenarioError([f"{file}:{line}: {message}" for line, message in _in_order(lines)]) from None
+        keys_at = functools.partial(_keys_at, doc.data)
+        problems = [(line_of(doc.root, e["loc"]), describe(e, doc.data, keys_at)) for e in exc.errors()]
+        lines = in_line_order(duplicates + problems)
+        raise ScenarioError([f"{file}:{line}: {message}" for line, message in lines]) from None
     if duplicates:
-        raise ScenarioError([f"{file}:{line}: {message}" for line, message in _in_order(duplicates)])
+        raise ScenarioError([f"{file}:{line}: {message}" for line, message in in_line_order(duplicates)])
     return scenario
 
 
-def _in_order(problems: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Problems sorted by line, each reported once (pydantic can report one spot twice)."""
-    return sorted(dict.fromkeys(problems), key=lambda item: item[0])
+# --- which keys a mapping of the file accepts, for "unknown key" problems ---------------------------
 
 
-def _parse_yaml(text: str, file: str) -> _Document:
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        what = " ".join(part for part in (exc.context, exc.problem) if part) or "a syntax error"
-        raise ScenarioError([f"{file}:{line}: {_ROOT_LABEL}: expected valid YAML, got {what}"]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{file}:1: {_ROOT_LABEL}: expected valid YAML, got {exc}"]) from None
-    finally:
-        loader.dispose()
-    return _Document(data=data, root=root)
+def _keys_at(data: Any, loc: Loc) -> list[str]:
+    """The keys the mapping at ``loc`` accepts: the scheduler's fault keys before an action's own."""
+    model = _model_at(data, loc)
+    if model is None:
+        return []
+    keys = [(info.alias or name) for name, info in model.model_fields.items()]
+    if issubclass(model, Fault):
+        keys.sort(key=lambda key: key not in Fault.model_fields)
+    return keys
 
 
-def _duplicate_keys(node: yaml.Node | None, path: tuple[str | int, ...]) -> Iterator[tuple[int, str]]:
-    """Keys written twice in one mapping: YAML keeps the last silently, which hides mistakes."""
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in first:
-                    yield (
-                        line,
-                        f"{_field_path((*path, key.value))}: expected each key once, "
-                        f"got {key.value!r} again (first on line {first[key.value]})",
-                    )
-                else:
-                    first[key.value] = line
-                yield from _duplicate_keys(value, (*path, key.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*path, i))
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int:
-    """1-based line of the deepest node of ``loc`` found in the tree; a key's line for mapping entries.
-
-    A location the file does not contain (a missing key, a default value) falls back to its nearest
-    parent that it does contain, which is where the fix goes.
-    """
-    if root is None:
-        return 1
-    node, line = root, root.start_mark.line + 1
-    for segment in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = None
-            for key, value in node.value:  # the last of duplicate keys wins, as in the loaded data
-                if isinstance(key, yaml.ScalarNode) and key.value == str(segment):
-                    found = (key, value)
-            if found is None:
-                break
-            line, node = found[0].start_mark.line + 1, found[1]
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(segment, int)
-            and 0 <= segment < len(node.value)
-        ):
-            node = node.value[segment]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-# --- turning pydantic errors into one line each -----------------------------------------------------
-
-
-def _field_path(loc: tuple[str | int, ...]) -> str:
-    """``("faults", 1, "at")`` -> ``faults[1].at``; the empty location is the whole file."""
-    text = ""
-    for segment in loc:
-        if isinstance(segment, int):
-            text += f"[{segment}]"
-        else:
-            text += f".{segment}" if text else str(segment)
-    return text or _ROOT_LABEL
-
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it, or what kind of thing it is when it is a structure."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return repr(value)
-
-
-_MISSING = object()
-
-
-def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
-    """The raw value the file holds at ``loc``, or ``_MISSING``."""
-    for segment in loc:
-        in_mapping = isinstance(data, dict) and segment in data
-        in_list = isinstance(data, list) and isinstance(segment, int) and 0 <= segment < len(data)
-        if not (in_mapping or in_list):
-            return _MISSING
-        data = data[segment]
-    return data
-
-
-def _model_at(data: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+def _model_at(data: Any, loc: Loc) -> type[BaseModel] | None:
     """The model that validates the mapping at ``loc`` (to list the keys it accepts), if any."""
     annotation: Any = Scenario
     for depth, segment in enumerate(loc):
         annotation = _unwrap(annotation)
         if annotation is Fault:
-            annotation = _fault_class(_value_at(data, loc[:depth]))
+            annotation = _fault_class(value_at(data, loc[:depth]))
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields = {(info.alias or name): info for name, info in annotation.model_fields.items()}
             if segment not in fields:
@@ -557,16 +432,8 @@ def _model_at(data: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
             return None
     annotation = _unwrap(annotation)
     if annotation is Fault:
-        annotation = _fault_class(_value_at(data, loc))
+        annotation = _fault_class(value_at(data, loc))
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
-def _keys_of(model: type[BaseModel]) -> list[str]:
-    """The keys ``model`` accepts, the scheduler's fault keys before an action's own parameters."""
-    keys = [(info.alias or name) for name, info in model.model_fields.items()]
-    if issubclass(model, Fault):
-        keys.sort(key=lambda key: key not in Fault.model_fields)
-    return keys
 
 
 def _fault_class(entry: Any) -> type[Fault]:
@@ -587,58 +454,3 @@ def _unwrap(annotation: Any) -> Any:
             annotation = members[0]
         else:
             return annotation
-
-
-_BOUNDS = {
-    "greater_than": ("gt", "a value above {}"),
-    "greater_than_equal": ("ge", "a value of at least {}"),
-    "less_than": ("lt", "a value below {}"),
-    "less_than_equal": ("le", "a value of at most {}"),
-}
-_KINDS = {
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "model_type": "a mapping",
-    "dict_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-}
-
-
-def _describe(error: ErrorDetails, data: Any) -> str:
-    """``FIELD.PATH: what was expected, got what`` for one pydantic error."""
-    loc = tuple(error["loc"])
-    kind, ctx = error["type"], error.get("ctx") or {}
-    raw = _value_at(data, loc)
-    got = _show(raw if raw is not _MISSING else error.get("input"))
-    if kind == "scenario_rule":
-        return f"{_field_path(loc)}: {error['msg']}"
-    if kind == "missing":
-        return f"{_field_path(loc)}: expected a value (required), got nothing"
-    if kind == "extra_forbidden":
-        model = _model_at(data, loc[:-1])
-        allowed = _keys_of(model) if model else []
-        expected = f"one of the keys {', '.join(allowed)}" if allowed else "no such key"
-        return f"{_field_path(loc)}: expected {expected}, got unknown key {str(loc[-1])!r}"
-    if kind == "literal_error":
-        return f"{_field_path(loc)}: expected {ctx.get('expected', 'one of the allowed values')}, got {got}"
-    if kind in _BOUNDS:
-        key, template = _BOUNDS[kind]
-        return f"{_field_path(loc)}: expected {template.format(_number(ctx.get(key)))}, got {got}"
-    if kind in _KINDS:
-        return f"{_field_path(loc)}: expected {_KINDS[kind]}, got {got}"
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if message.startswith("expected"):
-        return f"{_field_path(loc)}: {message}"
-    return f"{_field_path(loc)}: expected a valid value ({message[:1].lower()}{message[1:]}), got {got}"
-
-
-def _number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
