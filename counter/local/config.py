@@ -79,6 +79,9 @@ class LambdaConfig(_Strict):
     )
     cold_start: Duration = Field(0.15, ge=0, description="added to the real module init of a new environment")
     timeout: Duration = Field(3.0, gt=0, description="function timeout; a slower invocation answers 502")
+    init_timeout: Duration = Field(
+        10.0, gt=0, description="an environment whose init (before cold_start) takes longer is killed (502)"
+    )
 
 
 class StackConfig(_Strict):

@@ -1,0 +1,286 @@
+"""The fleet: an EC2 Auto Scaling group emulation with the load balancer's target health checks.
+
+The sequence of states follows shared/reference/aws-semantics.md, with the timers of
+:class:`counter.local.config.FleetConfig`:
+
+- ``launch``: the instance is ``pending``; after ``boot_delay`` its process starts (an instance server
+  on a listening socket the group made, so its port is known before it runs).
+- Every ``health_interval`` the balancer's health check sends ``GET /health`` on a fresh connection;
+  it fails when no 200 arrives within ``health_timeout``. After ``healthy_threshold`` passes in a row
+  a pending (or unhealthy) instance is ``in_service`` and gets its round-robin share of requests.
+- A dead or frozen instance keeps its share (and fails it) until it has failed ``unhealthy_threshold``
+  checks in a row; then it is ``unhealthy`` and gets no requests.
+- At its next pass (every ``health_interval``) the group terminates unhealthy instances (SIGKILL) and
+  launches replacements to keep ``desired`` instances; scale-in deregisters an instance first and stops
+  it with SIGTERM, so the requests it has in flight finish (uvicorn's graceful shutdown), then SIGKILL
+  after ``upstream_timeout`` if it is still alive.
+- Terminated instances stay listed (the last 200) with ``terminated_ns``, so a run can see history.
+
+No fail-open: when no instance is in service, the balancer answers 503 (an ALB would route to all
+unhealthy targets instead; here the group replaces unhealthy instances within one interval anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from typing import Any
+
+from counter.local.children import SIGNALS, Reaper, spawn_python
+from counter.local.config import FleetConfig
+from counter.local.upstream import UpstreamPool
+
+log = logging.getLogger(__name__)
+
+PENDING, IN_SERVICE, UNHEALTHY, TERMINATED = "pending", "in_service", "unhealthy", "terminated"
+KEEP_TERMINATED = 200
+HOST = "127.0.0.1"
+
+
+def new_instance_id() -> str:
+    return "i-" + secrets.token_hex(9)[:17]
+
+
+class Instance:
+    """One member of the group and, once booted, its instance server process."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.id = instance_id
+        self.state = PENDING
+        self.pid: int | None = None
+        self.port: int | None = None
+        self.launched_ns = time.time_ns()
+        self.in_service_ns: int | None = None
+        self.unhealthy_ns: int | None = None
+        self.terminated_ns: int | None = None
+        self.pool: UpstreamPool | None = None
+        self.in_flight = 0
+        self.passes = 0
+        self.fails = 0
+        self.task: asyncio.Task[None] | None = None
+        self.kill_at: float | None = None  # monotonic deadline for SIGKILL after a graceful stop
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "pid": self.pid,
+            "port": self.port,
+            "launched_ns": self.launched_ns,
+            "in_service_ns": self.in_service_ns,
+            "unhealthy_ns": self.unhealthy_ns,
+            "terminated_ns": self.terminated_ns,
+        }
+
+
+class Group:
+    """The Auto Scaling group: keeps ``desired`` instances, health-checks them, replaces the unhealthy."""
+
+    def __init__(self, config: FleetConfig, db_path: str, reaper: Reaper) -> None:
+        self.config = config
+        self.db_path = db_path
+        self.reaper = reaper
+        self.desired = config.desired
+        self.min = config.min
+        self.max = config.max
+        self.instances: dict[str, Instance] = {}
+        self.rotation: list[Instance] = []  # in service, in launch order: the balancer's targets
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- the group's own loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._reconcile()
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.health_interval)
+            self._wake.clear()
+            try:
+                self._reconcile()
+            except Exception:
+                log.exception("group pass failed")
+
+    def _reconcile(self) -> None:
+        now = time.monotonic()
+        for inst in self.instances.values():
+            if inst.kill_at is not None and now >= inst.kill_at:
+                inst.kill_at = None
+                if inst.pid is not None and self.reaper.signal(inst.pid, SIGNALS["KILL"]):
+                    log.warning("instance %s did not stop after SIGTERM: killed", inst.id)
+            if inst.pool is not None and inst.state == IN_SERVICE:
+                inst.pool.expire_idle()
+        for inst in [i for i in self.instances.values() if i.state == UNHEALTHY]:
+            log.info("group: terminating unhealthy instance %s", inst.id)
+            self._terminate(inst, graceful=False)
+        for inst in [i for i in self.instances.values() if i.state == PENDING and i.pid is not None]:
+            if not self.reaper.alive(inst.pid):  # its process died while booting: replace it
+                log.warning("group: %s exited while pending: terminating it", inst.id)
+                self._terminate(inst, graceful=False)
+        live = [i for i in self.instances.values() if i.state != TERMINATED]
+        target = max(self.min, min(self.desired, self.max))
+        for _ in range(target - len(live)):
+            self._launch()
+        if len(live) > target:  # scale in: the newest pending ones first, then the newest in service
+            newest_first = sorted(live, key=lambda i: i.launched_ns, reverse=True)
+            victims = [i for i in newest_first if i.state == PENDING] + [
+                i for i in newest_first if i.state == IN_SERVICE
+            ]
+            for inst in victims[: len(live) - target]:
+                log.info("group: scaling in, terminating %s", inst.id)
+                self._terminate(inst, graceful=True)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        gone = [i for i in self.instances.values() if i.state == TERMINATED and i.kill_at is None]
+        for inst in gone[: max(0, len(gone) - KEEP_TERMINATED)]:
+            del self.instances[inst.id]
+
+    # -- lifecycle of one instance --------------------------------------------------------------------
+
+    def _launch(self) -> Instance:
+        inst = Instance(new_instance_id())
+        self.instances[inst.id] = inst
+        log.info("group: launched %s (pending, boots in %.2fs)", inst.id, self.config.boot_delay)
+        inst.task = asyncio.get_running_loop().create_task(self._live(inst))
+        return inst
+
+    async def _live(self, inst: Instance) -> None:
+        """Boot the instance, then health-check it every interval until it is terminated."""
+        await asyncio.sleep(self.config.boot_delay)
+        if inst.state == TERMINATED:
+            return
+        try:
+            self._boot(inst)
+        except Exception:
+            log.exception("group: %s failed to boot", inst.id)
+            self._terminate(inst, graceful=False)
+            self._wake.set()
+            return
+        interval = self.config.health_interval
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + interval
+        while inst.state != TERMINATED:
+            await asyncio.sleep(max(0.0, next_check - loop.time()))
+            next_check += interval
+            if inst.state == TERMINATED:
+                return
+            healthy = await self._check(inst)
+            self._record_check(inst, healthy)
+
+    def _boot(self, inst: Instance) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((HOST, 0))
+            listener.listen(1024)
+            inst.port = listener.getsockname()[1]
+            process = spawn_python(
+                "counter.instance_server",
+                ["--fd", str(listener.fileno()), "--db", self.db_path],
+                env={"CHAOSCHECK_INSTANCE_ID": inst.id},
+                pass_fds=[listener.fileno()],
+            )
+        finally:
+            listener.close()  # only the instance holds it now: when it dies, connections are refused
+        self.reaper.track(process)
+        inst.pid = process.pid
+        inst.pool = UpstreamPool(HOST, inst.port, self.config.idle_timeout)
+        log.info("group: %s booted: pid %d, port %d", inst.id, inst.pid, inst.port)
+
+    async def _check(self, inst: Instance) -> bool:
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.config.health_timeout):
+                reader, writer = await asyncio.open_connection(HOST, inst.port)
+                writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                status_line = await reader.readline()
+                return status_line.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            if writer is not None:
+                writer.transport.abort()
+
+    def _record_check(self, inst: Instance, healthy: bool) -> None:
+        if healthy:
+            inst.passes += 1
+            inst.fails = 0
+            if inst.state in (PENDING, UNHEALTHY) and inst.passes >= self.config.healthy_threshold:
+                inst.state = IN_SERVICE
+                inst.in_service_ns = time.time_ns()
+                self._update_rotation()
+                log.info("group: %s in service", inst.id)
+        else:
+            inst.fails += 1
+            inst.passes = 0
+            if inst.state == IN_SERVICE and inst.fails >= self.config.unhealthy_threshold:
+                inst.state = UNHEALTHY
+                inst.unhealthy_ns = time.time_ns()
+                self._update_rotation()
+                if inst.pool is not None:
+                    inst.pool.close()
+                    inst.pool = UpstreamPool(HOST, inst.port or 0, self.config.idle_timeout)
+                log.info("group: %s unhealthy after %d failed checks", inst.id, inst.fails)
+
+    def _terminate(self, inst: Instance, graceful: bool) -> None:
+        inst.state = TERMINATED
+        inst.terminated_ns = time.time_ns()
+        self._update_rotation()
+        if inst.pool is not None:
+            inst.pool.close()
+        if inst.pid is not None:
+            if graceful and self.reaper.signal(inst.pid, SIGNALS["TERM"]):
+                inst.kill_at = time.monotonic() + self.config.upstream_timeout
+            else:
+                self.reaper.signal(inst.pid, SIGNALS["KILL"])
+
+    def _update_rotation(self) -> None:
+        self.rotation = [i for i in self.instances.values() if i.state == IN_SERVICE]
+
+    # -- the operator's side --------------------------------------------------------------------------
+
+    def set_desired(self, desired: int) -> None:
+        if not self.min <= desired <= self.max:
+            raise ValueError(f"desired must be between min {self.min} and max {self.max}, got {desired}")
+        self.desired = desired
+        self._wake.set()
+
+    def signal(self, instance_id: str, signal_name: str) -> Instance:
+        """Send a signal to an instance's process (KILL, STOP, CONT, TERM), as a fault would."""
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise KeyError(instance_id)
+        sig = SIGNALS.get(signal_name.upper())
+        if sig is None:
+            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal_name!r}")
+        if inst.pid is None or inst.state == TERMINATED or not self.reaper.signal(inst.pid, sig):
+            raise ProcessLookupError(f"instance {instance_id} has no running process (state {inst.state})")
+        log.info("signal %s sent to instance %s (pid %d)", signal_name.upper(), inst.id, inst.pid)
+        return inst
+
+    def counts(self) -> dict[str, int]:
+        counts = {PENDING: 0, IN_SERVICE: 0, UNHEALTHY: 0, TERMINATED: 0}
+        for inst in self.instances.values():
+            counts[inst.state] += 1
+        return counts
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [inst.to_json() for inst in self.instances.values()]
+
+    def stop(self) -> None:
+        """Stop health-checking and launching; the stack kills and reaps the processes."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        for inst in self.instances.values():
+            if inst.task is not None:
+                inst.task.cancel()
+            if inst.pool is not None:
+                inst.pool.close()
+        self.rotation = []

@@ -1,0 +1,305 @@
+"""The Lambda function's execution environments and its concurrency limit.
+
+What it reproduces (shared/reference/aws-semantics.md):
+- Concurrency: executions in progress (environments ``busy`` plus those ``initializing`` for an
+  invocation) may not exceed the reserved concurrency, or the account's when none is reserved. An
+  invocation over the limit is throttled before any environment sees it: the handler never runs.
+  Reserved concurrency can change at any time; 0 throttles everything.
+- Environments: one OS process each (``counter.local.runtime``), one invocation at a time. A warm idle
+  environment is reused (most recently used first); otherwise a new one starts for this invocation,
+  paying a real cold start (process start + module init) plus ``cold_start``. Nothing is pre-warmed.
+- Failures: an invocation running longer than ``timeout`` kills its environment and fails (502); an
+  environment that exits fails its invocation (502) and is replaced on demand; a handler exception is
+  a function error (502), and the environment lives on. Init is limited to ``init_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Protocol
+
+from counter.local.children import SIGNALS, Reaper, spawn_python
+from counter.local.config import LambdaConfig
+from counter.local.framing import FrameBuffer, encode
+
+log = logging.getLogger(__name__)
+
+INITIALIZING, IDLE, BUSY, GONE = "initializing", "idle", "busy", "gone"
+
+
+class Invocation(Protocol):
+    """The caller's side of one invocation: told its result or its failure, once."""
+
+    def on_result(self, result: Any, environment_id: str) -> None: ...
+
+    def on_failure(self, message: str, environment_id: str) -> None: ...
+
+
+def new_environment_id() -> str:
+    """A log stream name, as AWS gives each execution environment: unique per environment."""
+    return time.strftime("%Y/%m/%d", time.gmtime()) + "/[$LATEST]" + uuid.uuid4().hex
+
+
+class Environment:
+    """One execution environment and its process."""
+
+    __slots__ = (
+        "id",
+        "init_timer",
+        "invocation",
+        "pending",
+        "pid",
+        "process",
+        "reader",
+        "started_ns",
+        "state",
+        "timer",
+    )
+
+    def __init__(self) -> None:
+        self.id = new_environment_id()
+        self.state = INITIALIZING
+        self.pid: int | None = None
+        self.process: Any = None
+        self.reader: asyncio.BaseTransport | None = None
+        self.started_ns = time.time_ns()
+        self.invocation: Invocation | None = None
+        self.pending: tuple[dict[str, Any], str, Invocation] | None = None  # the invocation it starts for
+        self.timer: asyncio.TimerHandle | None = None
+        self.init_timer: asyncio.TimerHandle | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "pid": self.pid, "started_ns": self.started_ns}
+
+
+class _FrameReader(asyncio.Protocol):
+    """Reads an environment's stdout pipe and hands its frames to the pool."""
+
+    def __init__(self, pool: FunctionPool, env: Environment) -> None:
+        self.pool = pool
+        self.env = env
+        self.frames = FrameBuffer()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.frames.feed(data)
+        except ValueError as exc:
+            self.pool.retire(self.env, f"environment sent a bad frame: {exc}")
+            return
+        for frame in frames:
+            self.pool.on_frame(self.env, frame)
+
+    def eof_received(self) -> bool:
+        self.pool.retire(self.env, "environment exited")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.retire(self.env, "environment exited")
+
+
+class FunctionPool:
+    """The function: its environments, its concurrency limit and its counters."""
+
+    def __init__(self, config: LambdaConfig, db_path: str, reaper: Reaper) -> None:
+        self.config = config
+        self.db_path = db_path
+        self.reaper = reaper
+        self.reserved: int | None = config.reserved_concurrency
+        self.environments: dict[str, Environment] = {}
+        self.requests = 0
+        self.throttles = 0
+        self.cold_starts = 0
+        self.errors = 0
+        self._idle: list[Environment] = []
+        self._busy = 0
+        self._initializing = 0
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def active(self) -> int:
+        return self._busy + self._initializing
+
+    @property
+    def limit(self) -> int:
+        return self.config.account_concurrency if self.reserved is None else self.reserved
+
+    def set_reserved(self, value: int | None) -> int | None:
+        """Change the reserved concurrency (None: unreserved); returns the previous value."""
+        if value is not None and not 0 <= value <= self.config.account_concurrency:
+            raise ValueError(
+                f"reserved_concurrency must be null or between 0 and the account's "
+                f"{self.config.account_concurrency}, got {value}"
+            )
+        previous, self.reserved = self.reserved, value
+        log.info("lambda: reserved concurrency %s -> %s", previous, value)
+        return previous
+
+    # -- invocations ----------------------------------------------------------------------------------
+
+    def invoke(self, event: dict[str, Any], request_id: str, invocation: Invocation) -> bool:
+        """Run ``event`` on an environment; False (and nothing runs) when throttled."""
+        self.requests += 1
+        if self._busy + self._initializing >= self.limit:
+            self.throttles += 1
+            return False
+        idle = self._idle
+        while idle:
+            env = idle.pop()
+            if env.state == IDLE:
+                self._run(env, event, request_id, invocation)
+                return True
+        self._cold_start(event, request_id, invocation)
+        return True
+
+    def _run(self, env: Environment, event: dict[str, Any], request_id: str, invocation: Invocation) -> None:
+        env.state = BUSY
+        self._busy += 1
+        env.invocation = invocation
+        deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
+        env.timer = self._loop.call_later(self.config.timeout, self._on_timeout, env)
+        try:
+            env.process.stdin.write(
+                encode({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
+            )
+        except (OSError, ValueError) as exc:
+            self.retire(env, f"environment is gone: {exc}")
+
+    def on_frame(self, env: Environment, frame: dict[str, Any]) -> None:
+        if env.state == INITIALIZING and "ready" in frame:
+            if env.init_timer is not None:
+                env.init_timer.cancel()
+            self._initializing -= 1
+            env.state = IDLE
+            log.info("lambda: environment %s ready (init %.0f ms)", env.id, frame["ready"])
+            pending, env.pending = env.pending, None
+            if pending is not None:
+                self._run(env, *pending)
+            else:
+                self._idle.append(env)
+            return
+        if env.state != BUSY:
+            self.retire(env, "environment sent a frame while not invoked")
+            return
+        if env.timer is not None:
+            env.timer.cancel()
+        invocation, env.invocation = env.invocation, None
+        env.state = IDLE
+        self._busy -= 1
+        self._idle.append(env)
+        assert invocation is not None
+        if "result" in frame:
+            invocation.on_result(frame["result"], env.id)
+        else:
+            error = frame.get("error") or {}
+            self.errors += 1
+            invocation.on_failure(
+                f"function error: {error.get('errorType', 'Error')}: {error.get('errorMessage', '')}", env.id
+            )
+
+    def _on_timeout(self, env: Environment) -> None:
+        log.warning("lambda: invocation on %s timed out after %gs: killing it", env.id, self.config.timeout)
+        self.retire(env, f"Task timed out after {self.config.timeout:g} seconds")
+
+    def _on_init_timeout(self, env: Environment) -> None:
+        log.warning("lambda: environment %s did not initialise in %gs", env.id, self.config.init_timeout)
+        self.retire(env, f"init timed out after {self.config.init_timeout:g} seconds")
+
+    # -- environments ---------------------------------------------------------------------------------
+
+    def _cold_start(self, event: dict[str, Any], request_id: str, invocation: Invocation) -> None:
+        env = Environment()
+        self.environments[env.id] = env
+        self._initializing += 1
+        self.cold_starts += 1
+        env.pending = (event, request_id, invocation)
+        env.init_timer = self._loop.call_later(
+            self.config.init_timeout + self.config.cold_start, self._on_init_timeout, env
+        )
+        self._loop.create_task(self._start_process(env))
+
+    async def _start_process(self, env: Environment) -> None:
+        try:
+            process = spawn_python(
+                "counter.local.runtime",
+                pipes=True,
+                env={
+                    "CHAOSCHECK_DB": self.db_path,
+                    "CHAOSCHECK_COLD_START": repr(self.config.cold_start),
+                    "AWS_LAMBDA_LOG_STREAM_NAME": env.id,
+                    "AWS_LAMBDA_FUNCTION_NAME": "chaoscheck-counter",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+                    "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.config.timeout),
+                },
+            )
+        except OSError as exc:
+            self.retire(env, f"cannot start an environment: {exc}")
+            return
+        self.reaper.track(process)
+        env.process = process
+        env.pid = process.pid
+        if env.state == GONE:  # retired (init timeout) while starting
+            self.reaper.signal(process.pid, SIGNALS["KILL"])
+            return
+        try:
+            env.reader, _ = await self._loop.connect_read_pipe(
+                lambda: _FrameReader(self, env), process.stdout
+            )
+        except OSError as exc:
+            self.retire(env, f"cannot read from the environment: {exc}")
+
+    def retire(self, env: Environment, message: str) -> None:
+        """Take an environment out of the function for good: fail what it was doing, kill its process."""
+        state = env.state
+        if state == GONE:
+            return
+        env.state = GONE
+        self.environments.pop(env.id, None)
+        for timer in (env.timer, env.init_timer):
+            if timer is not None:
+                timer.cancel()
+        failed: Invocation | None = None
+        if state == BUSY:
+            self._busy -= 1
+            failed, env.invocation = env.invocation, None
+        elif state == INITIALIZING:
+            self._initializing -= 1
+            if env.pending is not None:
+                failed = env.pending[2]
+                env.pending = None
+        if env.pid is not None:
+            self.reaper.signal(env.pid, SIGNALS["KILL"])
+        if env.reader is not None:
+            env.reader.close()
+        log.info("lambda: environment %s retired (%s): %s", env.id, state, message)
+        if failed is not None:
+            self.errors += 1
+            failed.on_failure(message, env.id)
+
+    def signal(self, environment_id: str, signal_name: str) -> Environment:
+        """Send a signal to an environment's process (a crash, as a fault would cause)."""
+        env = self.environments.get(environment_id)
+        if env is None:
+            raise KeyError(environment_id)
+        sig = SIGNALS.get(signal_name.upper())
+        if sig is None:
+            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal_name!r}")
+        if env.pid is None or not self.reaper.signal(env.pid, sig):
+            raise ProcessLookupError(f"environment {environment_id} has no running process")
+        return env
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "busy": self._busy,
+            "initializing": self._initializing,
+            "idle": len(self.environments) - self.active,
+        }
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [env.to_json() for env in self.environments.values()]
+
+    def stop(self) -> None:
+        for env in list(self.environments.values()):
+            self.retire(env, "the stack is shutting down")
