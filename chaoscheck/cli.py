@@ -46,7 +46,9 @@ def _load(path: Path) -> Any:
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario file, e.g. scenarios/smoke.yaml")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory (default runs/<time>-<name>)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="run directory (default runs/<time>-<name>)")
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(help="parent of the default run directory")] = Path("runs"),
     target: Annotated[str, typer.Option(help="what to run against; only 'local' for now")] = "local",
 ) -> None:
@@ -112,6 +114,90 @@ def _analyse(run_dir: Path) -> dict[str, Any]:
     except RunFormatError as exc:
         _fail(str(exc))
     return summary
+
+
+DEFAULT_STATE_FILE = Path(".chaoscheck/stack.json")
+
+
+@stack_app.command("up")
+def stack_up(
+    scenario: Annotated[
+        Path | None, typer.Option(help="take the stack section of this scenario (default: defaults)")
+    ] = None,
+    db: Annotated[Path, typer.Option(help="the SQLite file of the counter store")] = Path(
+        ".chaoscheck/counter.sqlite"
+    ),
+    state_file: Annotated[
+        Path, typer.Option(help="where the stack's URLs and token are kept (mode 0600)")
+    ] = (DEFAULT_STATE_FILE),
+    detach: Annotated[
+        bool, typer.Option(help="leave it running in the background; stop with 'stack down'")
+    ] = False,
+) -> None:
+    """Start the local stack and print its URLs (for a Locust web UI session)."""
+    import time
+
+    from counter.local.client import LocalStack, StackError
+    from counter.local.config import StackConfig
+
+    config = _load(scenario).stack if scenario else StackConfig()
+    if state_file.exists():
+        _fail(f"{state_file}: a stack seems to be running already; run 'chaoscheck stack down' first")
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        stack = LocalStack.start(
+            config, db_path=db, log_path=state_file.with_suffix(".log"), state_file=state_file,
+            die_with_parent=not detach,
+        )  # fmt: skip
+    except StackError as exc:
+        _fail(str(exc).splitlines()[0])
+    out.print(f"fleet:  {stack.fleet_url}\nlambda: {stack.lambda_url}", markup=False)
+    out.print(
+        "load it: locust -f loadtests/locustfile.py "
+        f"--fleet-url {stack.fleet_url} --lambda-url {stack.lambda_url}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if detach:
+        out.print(f"running in the background (pid {stack.pid}); stop it with 'chaoscheck stack down'")
+        return
+    out.print("Ctrl-C stops it.")
+    try:
+        while stack.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+@stack_app.command("status")
+def stack_status(state_file: Annotated[Path, typer.Option()] = DEFAULT_STATE_FILE) -> None:
+    """Show the running stack's instances and Lambda environments."""
+    import json
+
+    from counter.local.client import LocalStack, StackError
+
+    try:
+        stack = LocalStack.from_state_file(state_file)
+        state = stack.control.state()
+    except (StackError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    out.print_json(json.dumps(state))
+
+
+@stack_app.command("down")
+def stack_down(state_file: Annotated[Path, typer.Option()] = DEFAULT_STATE_FILE) -> None:
+    """Stop the stack started with 'stack up --detach'; no process is left behind."""
+    from counter.local.client import LocalStack, StackError
+
+    try:
+        stack = LocalStack.from_state_file(state_file)
+    except StackError as exc:
+        _fail(str(exc).splitlines()[0])
+    stack.stop()
+    out.print("stopped")
 
 
 def print_verdict(summary: dict[str, Any], run_dir: Path) -> None:

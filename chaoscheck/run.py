@@ -34,6 +34,7 @@ from chaoscheck.errors import RunInterrupted, UserError
 from chaoscheck.final_read import read_final
 from chaoscheck.locust_process import LocustProcess
 from chaoscheck.targets.local import LocalTarget
+from counter.local.client import StackError
 from loadtests.ledger import append_rows
 from loadtests.settings import fresh_counter_name
 
@@ -87,7 +88,7 @@ def execute(
         "versions": _versions(),
     }
     interrupted: int | None = None
-    target = LocalTarget(scenario.stack, log_path=run_dir / runformat.STACK_LOG)
+    target = LocalTarget(scenario.stack, log_path=run_dir / runformat.STACK_LOG, seed=scenario.seed)
     with _signals_raise() as stop_signal:
         try:
             log("starting the local stack")
@@ -99,6 +100,8 @@ def execute(
             }
             meta["endpoints"] = endpoints
             _drive(scenario, run_dir, counter, endpoints, target, log)
+        except StackError as exc:
+            raise UserError(f"the local stack did not start: {str(exc).splitlines()[0]}") from None
         except (KeyboardInterrupt, RunInterrupted):
             interrupted = stop_signal.get("signum", signal.SIGINT)
             log(f"interrupted by signal {interrupted}: faults rolled back, collecting what was recorded")

@@ -21,12 +21,13 @@ class LocalTarget:
 
     name = "local"
 
-    def __init__(self, config: StackConfig, log_path: Path | None = None) -> None:
+    def __init__(self, config: StackConfig, log_path: Path | None = None, seed: int | None = None) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="chaoscheck-store-"))
         self.db_path = self._workdir / "counter.sqlite"
         self._log_path = log_path
         self.stack: LocalStack | None = None
         self.config = config
+        self.seed = seed
 
     def start(self) -> LocalTarget:
         self.stack = LocalStack.start(self.config, db_path=self.db_path, log_path=self._log_path)
@@ -42,7 +43,7 @@ class LocalTarget:
         return {"fleet": stack.fleet_url, "lambda": stack.lambda_url}
 
     def chaos_backend(self) -> LocalBackend:
-        return LocalBackend(self._running().control)
+        return LocalBackend(self._running().control, seed=self.seed)
 
     def wait_quiet(self, timeout: float) -> bool:
         control = self._running().control
