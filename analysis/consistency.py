@@ -32,12 +32,12 @@ sorted end and start times, monotonicity is a running maximum over reads sorted 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from analysis.evidence import anomaly, examples, native
+from analysis.evidence import EXAMPLES, anomaly, examples, native
 from chaoscheck.runformat import FAIL, INFO, OK
 
 _NEVER = np.iinfo(np.int64).max
@@ -61,6 +61,7 @@ ANOMALY_CLASSES = (
 """Every anomaly class the checker reports, in the order a report shows them."""
 
 _KEY_COLUMNS = ["op_id", "outcome", "attempts", "start_ns", "end_ns", "value", "endpoint"]
+_LEDGER_COLUMNS = ["op_id", "applications", "applied_ns", "value_after"]
 _READ_COLUMNS = ["kind", "endpoint", "start_ns", "end_ns", "value"]
 
 
@@ -71,7 +72,8 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     counts (None without a ledger), ``read_violations``, and ``anomalies``: for each class in
     :data:`ANOMALY_CLASSES` its count, violations, severity and first examples.
     """
-    keys = key_outcomes(ops)
+    table = key_table(ops, server_ops)
+    keys = table.keys
     outcome = keys["outcome"].to_numpy()
     n_ok = int((outcome == OK).sum())
     n_fail = int((outcome == FAIL).sum())
@@ -103,7 +105,7 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     )
 
     ledger = _ledger(keys, server_ops, final_value, anomalies)
-    anomalies.update(_returned_values(ops, server_ops))
+    anomalies.update(_returned_values(ops, table, server_ops))
     anomalies.update(_reads(ops, keys, reads))
 
     read_violations = sum(
@@ -113,7 +115,7 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     return {
         "valid": violations == 0,
         "reads": reads,
-        "attempted": len(keys),
+        "attempted": n_ok + n_fail + n_info,
         "attempts": int((ops["kind"] == "increment").sum()),
         "ok": n_ok,
         "failed": n_fail,
@@ -133,48 +135,117 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     }
 
 
-def key_outcomes(ops: pd.DataFrame) -> pd.DataFrame:
-    """One row per increment key (index: op_id, sorted), with its outcome and times.
+class KeyTable(NamedTuple):
+    keys: pd.DataFrame
+    """One row per key; the row number is the key's integer code."""
+    inc_codes: np.ndarray
+    """The code of every increment row, in ``ops`` order."""
+    ledger_codes: np.ndarray
+    """The code of every ledger row, in ``server_ops`` order (empty without a ledger)."""
 
-    Columns: ``op_id``, ``outcome``, ``attempts``, ``start_ns`` (first attempt), ``end_ns`` (last
-    attempt), ``ok_end_ns`` (end of the first ok attempt, int64 max if none), ``nonfail_start_ns``
-    (start of the first non-fail attempt, int64 max if none), ``value`` (of the first ok attempt, in
-    start order), ``endpoint`` (of the first attempt).
+
+def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyTable:
+    """One row per key seen in the increments or the ledger; the row number is the key's code.
+
+    Keys are factorized once into integer codes, and everything after that is integer arrays
+    (``np.bincount``, first-occurrence indexing), which is what keeps a run of millions of rows fast.
+    Columns: ``op_id``; ``attempts`` (0 for a key only the ledger knows); ``outcome`` (ok, fail, info,
+    or "" when never attempted); ``start_ns`` (first attempt), ``end_ns`` (last attempt);
+    ``ok_end_ns`` (end of the earliest-ending ok attempt) and ``nonfail_start_ns`` (start of the first
+    non-fail attempt), int64 max when there is none; ``value`` (returned by the first ok attempt,
+    nullable); ``endpoint`` (of the first attempt); ``applications``, ``applied_ns`` (first
+    application, nullable) and ``value_after`` (of that application, nullable) from the ledger (0
+    and null without one).
     """
-    inc = ops.loc[ops["kind"] == "increment"].sort_values(["start_ns", "end_ns"], kind="stable")
-    is_ok = (inc["outcome"] == OK).to_numpy()
-    not_fail = (inc["outcome"] != FAIL).to_numpy()
+    inc = ops.loc[ops["kind"] == "increment"]
+    ids = [inc["op_id"]] + ([server_ops["op_id"]] if server_ops is not None else [])
+    codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True) if len(ids) > 1 else ids[0])
+    codes = np.asarray(codes, dtype=np.int64)
+    n = len(uniques)
+    inc_codes = codes[: len(inc)]
+
     start = inc["start_ns"].to_numpy(dtype=np.int64)
     end = inc["end_ns"].to_numpy(dtype=np.int64)
-    frame = pd.DataFrame(
+    is_ok = (inc["outcome"] == OK).to_numpy()
+    not_fail = (inc["outcome"] != FAIL).to_numpy()
+    attempts = np.bincount(inc_codes, minlength=n)
+    any_ok = np.bincount(inc_codes[is_ok], minlength=n) > 0
+    any_nonfail = np.bincount(inc_codes[not_fail], minlength=n) > 0
+    outcome = np.where(attempts == 0, "", np.where(any_ok, OK, np.where(any_nonfail, INFO, FAIL)))
+
+    by_start = np.argsort(start, kind="stable")
+    first = _first_per_code(inc_codes[by_start])
+    keys = pd.DataFrame(
         {
-            "op_id": inc["op_id"].to_numpy(dtype=object),
-            "any_ok": is_ok,
-            "any_nonfail": not_fail,
-            "start_ns": start,
-            "end_ns": end,
-            "ok_end_ns": np.where(is_ok, end, _NEVER),
-            "nonfail_start_ns": np.where(not_fail, start, _NEVER),
-            "endpoint": inc["endpoint"].to_numpy(dtype=object),
+            "op_id": np.asarray(uniques, dtype=object),
+            "attempts": attempts,
+            "outcome": outcome.astype(object),
+            "start_ns": _per_code(n, first[0], start[by_start][first[1]], _NEVER),
+            "end_ns": _extreme_per_code(n, inc_codes, end, np.maximum, 0),
+            "ok_end_ns": _extreme_per_code(n, inc_codes[is_ok], end[is_ok], np.minimum, _NEVER),
+            "nonfail_start_ns": _extreme_per_code(
+                n, inc_codes[not_fail], start[not_fail], np.minimum, _NEVER
+            ),
+            "endpoint": _per_code(
+                n, first[0], inc["endpoint"].to_numpy(dtype=object)[by_start][first[1]], None
+            ),
         }
     )
-    grouped = frame.groupby("op_id", sort=True)
-    keys = grouped.agg(
-        any_ok=("any_ok", "any"),
-        any_nonfail=("any_nonfail", "any"),
-        attempts=("any_ok", "size"),
-        start_ns=("start_ns", "min"),
-        end_ns=("end_ns", "max"),
-        ok_end_ns=("ok_end_ns", "min"),
-        nonfail_start_ns=("nonfail_start_ns", "min"),
-        endpoint=("endpoint", "first"),
-    )
-    ok_rows = inc.loc[is_ok]
-    first_value = ok_rows.groupby(ok_rows["op_id"].to_numpy(dtype=object), sort=False)["value"].first()
-    keys["value"] = first_value.reindex(keys.index).astype("Int64")
-    keys["outcome"] = np.where(keys["any_ok"], OK, np.where(keys["any_nonfail"], INFO, FAIL))
-    keys["op_id"] = keys.index.to_numpy(dtype=object)
-    return keys.drop(columns=["any_ok", "any_nonfail"]).rename_axis(None)
+    has_value = (inc["outcome"] == OK).to_numpy() & inc["value"].notna().to_numpy()
+    valued = by_start[has_value[by_start]]
+    code_of_valued = inc_codes[valued]
+    first_valued = _first_per_code(code_of_valued)
+    value = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    value[:] = pd.NA
+    if len(first_valued[0]):
+        value[first_valued[0]] = inc["value"].to_numpy(dtype=np.int64, na_value=0)[valued][first_valued[1]]
+    keys["value"] = value
+
+    applications = np.zeros(n, dtype=np.int64)
+    applied_ns = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    value_after = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    applied_ns[:] = pd.NA
+    value_after[:] = pd.NA
+    if server_ops is not None:
+        ledger_codes = codes[len(inc) :]
+        applications = np.bincount(ledger_codes, minlength=n)
+        at = server_ops["applied_ns"].to_numpy(dtype=np.int64)
+        by_time = np.argsort(at, kind="stable")
+        code_first, row_first = _first_per_code(ledger_codes[by_time])
+        if len(code_first):
+            applied_ns[code_first] = at[by_time][row_first]
+            value_after[code_first] = server_ops["value_after"].to_numpy(dtype=np.int64)[by_time][row_first]
+    keys["applications"] = applications
+    keys["applied_ns"] = applied_ns
+    keys["value_after"] = value_after
+    return KeyTable(keys, inc_codes, codes[len(inc) :])
+
+
+def _first_per_code(codes_in_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, position of each code's first occurrence) in an array of codes already in order."""
+    return np.unique(codes_in_order, return_index=True)
+
+
+def _per_code(n: int, codes: np.ndarray, values: np.ndarray, fill: Any) -> np.ndarray:
+    out = np.full(n, fill, dtype=values.dtype if fill is not None else object)
+    out[codes] = values
+    return out
+
+
+def _extreme_per_code(
+    n: int, codes: np.ndarray, values: np.ndarray, ufunc: np.ufunc, fill: int
+) -> np.ndarray:
+    out = np.full(n, fill, dtype=np.int64)
+    ufunc.at(out, codes, values)
+    return out
+
+
+def _earliest(frame: pd.DataFrame, by: list[str], limit: int = EXAMPLES) -> pd.DataFrame:
+    """The first ``limit`` rows of ``frame`` in ``by`` order, without sorting all of a large frame."""
+    if len(frame) > 4 * limit:
+        cutoff = np.partition(frame[by[0]].to_numpy(), limit - 1)[limit - 1]
+        frame = frame.loc[frame[by[0]].to_numpy() <= cutoff]
+    return frame.sort_values(by, kind="stable").head(limit)
 
 
 def _final_value(ops: pd.DataFrame) -> tuple[int | None, dict]:
@@ -199,60 +270,48 @@ def _ledger(
             anomalies[name] = anomaly(0, "note" if name == "recovered" else "violation", [])
         return dict.fromkeys(("applied", "applied_keys", *names), None) | {"present": False}
 
-    ledger = server_ops.sort_values(["applied_ns", "op_id"], kind="stable")
-    applications = (
-        ledger.groupby("op_id", sort=True)
-        .agg(
-            applications=("applied_ns", "size"),
-            applied_ns=("applied_ns", "min"),
-            value_after=("value_after", "first"),
-        )
-        .rename_axis(None)
-    )
-    # Nullable ints, so that the left join below keeps exact epoch nanoseconds (no float64 detour).
-    applications = applications.astype({"applied_ns": "Int64", "value_after": "Int64"})
-    outcome = keys["outcome"]
-    in_ledger = keys.index.isin(applications.index)
-    joined = keys.join(applications, how="left")
+    outcome = keys["outcome"].to_numpy()
+    apps = keys["applications"].to_numpy()
+    in_ledger = apps > 0
     by_time = ["start_ns", "op_id"]
     key_cols = [*_KEY_COLUMNS, "applied_ns", "value_after"]
 
-    lost = joined.loc[(outcome == OK).to_numpy() & ~in_ledger].sort_values(by_time)
-    recovered = joined.loc[(outcome == INFO).to_numpy() & in_ledger].sort_values(by_time)
-    failed_applied = joined.loc[(outcome == FAIL).to_numpy() & in_ledger].sort_values(by_time)
-    unexpected = applications.loc[~applications.index.isin(keys.index)].assign(op_id=lambda f: f.index)
-    unexpected = unexpected.sort_values(["applied_ns", "op_id"])
+    lost = keys.loc[(outcome == OK) & ~in_ledger]
+    recovered = keys.loc[(outcome == INFO) & in_ledger]
+    failed_applied = keys.loc[(outcome == FAIL) & in_ledger]
+    unexpected = keys.loc[(outcome == "") & in_ledger]
+    multi = keys.loc[apps > 1]
 
-    applied = len(ledger)
-    multi = applications.loc[applications["applications"] > 1].assign(op_id=lambda f: f.index)
-    multi = multi.sort_values(["applied_ns", "op_id"])
+    applied = int(apps.sum())
     extra = int((multi["applications"] - 1).sum())
     unledgered = max(0, final_value - applied) if final_value is not None else 0
-    duplicated_examples = examples(multi, ["op_id", "applications", "applied_ns", "value_after"])
+    duplicated_examples = examples(_earliest(multi, ["applied_ns", "op_id"]), _LEDGER_COLUMNS)
     if unledgered:
         duplicated_examples.insert(
             0, {"unledgered": unledgered, "final_value": final_value, "applied": applied}
         )
 
-    anomalies["lost"] = anomaly(len(lost), "violation", examples(lost, key_cols))
+    anomalies["lost"] = anomaly(len(lost), "violation", examples(_earliest(lost, by_time), key_cols))
     anomalies["duplicated"] = anomaly(unledgered + extra, "violation", duplicated_examples)
     anomalies["unexpected"] = anomaly(
         len(unexpected),
         "violation",
-        examples(unexpected, ["op_id", "applications", "applied_ns", "value_after"]),
+        examples(_earliest(unexpected, ["applied_ns", "op_id"]), _LEDGER_COLUMNS),
     )
     anomalies["failed_applied"] = anomaly(
-        len(failed_applied), "violation", examples(failed_applied, key_cols)
+        len(failed_applied), "violation", examples(_earliest(failed_applied, by_time), key_cols)
     )
     mismatch = final_value is not None and final_value != applied
     anomalies["final_ledger_mismatch"] = anomaly(
         int(mismatch), "violation", [{"final_value": final_value, "applied": applied}] if mismatch else []
     )
-    anomalies["recovered"] = anomaly(len(recovered), "note", examples(recovered, key_cols))
+    anomalies["recovered"] = anomaly(
+        len(recovered), "note", examples(_earliest(recovered, by_time), key_cols)
+    )
     return {
         "present": True,
         "applied": applied,
-        "applied_keys": len(applications),
+        "applied_keys": int(in_ledger.sum()),
         "lost": len(lost),
         "duplicated": unledgered + extra,
         "unexpected": len(unexpected),
@@ -262,25 +321,28 @@ def _ledger(
     }
 
 
-def _returned_values(ops: pd.DataFrame, server_ops: pd.DataFrame | None) -> dict[str, dict]:
+def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFrame | None) -> dict[str, dict]:
     """``duplicate_value`` and ``value_mismatch`` over ok increment responses that carry a value."""
-    inc = ops.loc[(ops["kind"] == "increment") & (ops["outcome"] == OK) & ops["value"].notna()]
-    inc = inc.sort_values(["start_ns", "end_ns"], kind="stable")
+    keys = table.keys
+    is_inc = (ops["kind"] == "increment").to_numpy()
+    inc = ops.loc[is_inc]
+    chosen = ((inc["outcome"] == OK) & inc["value"].notna()).to_numpy()
     rows = pd.DataFrame(
         {
-            "op_id": inc["op_id"].to_numpy(dtype=object),
-            "value": inc["value"].to_numpy(dtype=np.int64),
-            "start_ns": inc["start_ns"].to_numpy(dtype=np.int64),
-            "end_ns": inc["end_ns"].to_numpy(dtype=np.int64),
-            "endpoint": inc["endpoint"].to_numpy(dtype=object),
+            "code": table.inc_codes[chosen],
+            "value": inc["value"].to_numpy(dtype=np.int64, na_value=0)[chosen],
+            "start_ns": inc["start_ns"].to_numpy(dtype=np.int64)[chosen],
+            "end_ns": inc["end_ns"].to_numpy(dtype=np.int64)[chosen],
+            "endpoint": inc["endpoint"].to_numpy(dtype=object)[chosen],
         }
     )
-    pairs = rows.drop_duplicates(["value", "op_id"])
-    keys_per_value = pairs.groupby("value", sort=True)["op_id"].size()
+    names = keys["op_id"].to_numpy()
+    pairs = rows.sort_values(["start_ns", "end_ns"], kind="stable").drop_duplicates(["value", "code"])
+    keys_per_value = pairs.groupby("value", sort=True)["code"].size()
     shared = keys_per_value.loc[keys_per_value > 1]
     sample = []
-    for value in shared.index[:5]:
-        holders = pairs.loc[pairs["value"] == value]
+    for value in shared.index[:EXAMPLES]:
+        holders = pairs.loc[pairs["value"] == value].assign(op_id=lambda f: names[f["code"].to_numpy()])
         sample.append(
             {
                 "value": native(value),
@@ -293,25 +355,32 @@ def _returned_values(ops: pd.DataFrame, server_ops: pd.DataFrame | None) -> dict
     if server_ops is None:
         out["value_mismatch"] = anomaly(0, "violation", [])
         return out
-    rows["row"] = np.arange(len(rows))
-    ledger = pd.DataFrame(
-        {
-            "op_id": server_ops["op_id"].to_numpy(dtype=object),
-            "value_after": server_ops["value_after"].to_numpy(dtype=np.int64),
-            "applied_ns": server_ops["applied_ns"].to_numpy(dtype=np.int64),
-        }
-    )
-    merged = rows.merge(ledger, on="op_id", how="inner")
-    merged["match"] = merged["value"] == merged["value_after"]
-    matched = merged.groupby("row", sort=True).agg(
-        match=("match", "any"), value_after=("value_after", "min"), applied_ns=("applied_ns", "min")
-    )
-    bad = matched.loc[~matched["match"]]
-    mismatched = rows.iloc[bad.index.to_numpy()].assign(
-        value_after=bad["value_after"].to_numpy(), applied_ns=bad["applied_ns"].to_numpy()
+    # Keys applied once: compare with their one value_after. Keys applied more than once: the
+    # response must match one of their applications.
+    code = rows["code"].to_numpy()
+    apps = keys["applications"].to_numpy()[code]
+    first_after = keys["value_after"].to_numpy(dtype=np.int64, na_value=0)[code]
+    bad = (apps == 1) & (rows["value"].to_numpy() != first_after)
+    several = np.flatnonzero(apps > 1)
+    if len(several):
+        ledger = pd.DataFrame(
+            {
+                "code": table.ledger_codes,
+                "value_after": server_ops["value_after"].to_numpy(dtype=np.int64),
+            }
+        )
+        candidates = rows.iloc[several].assign(row=several).merge(ledger, on="code")
+        matched = (candidates["value"] == candidates["value_after"]).groupby(candidates["row"]).any()
+        bad[matched.index[~matched.to_numpy()].to_numpy()] = True
+    mismatched = rows.loc[bad].assign(
+        op_id=lambda f: names[f["code"].to_numpy()],
+        value_after=lambda f: keys["value_after"].to_numpy()[f["code"].to_numpy()],
+        applied_ns=lambda f: keys["applied_ns"].to_numpy()[f["code"].to_numpy()],
     )
     cols = ["op_id", "start_ns", "end_ns", "endpoint", "value", "value_after", "applied_ns"]
-    out["value_mismatch"] = anomaly(len(mismatched), "violation", examples(mismatched, cols))
+    out["value_mismatch"] = anomaly(
+        len(mismatched), "violation", examples(_earliest(mismatched, ["start_ns", "op_id"]), cols)
+    )
     return out
 
 
@@ -336,7 +405,7 @@ def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]
     # Bounds of each read: two binary searches over the keys' sorted end and start times.
     outcome = keys["outcome"].to_numpy()
     ok_ends = np.sort(keys["ok_end_ns"].to_numpy()[outcome == OK])
-    nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[outcome != FAIL])
+    nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[(outcome == OK) | (outcome == INFO)])
     frame["lower"] = np.searchsorted(ok_ends, start, side="left")  # ok keys that ended before r started
     frame["upper"] = np.searchsorted(nonfail_starts, end, side="right")  # non-fail keys started by r's end
     # A final read's bounds are L and U: it is judged by the ``bounds`` class, not counted twice here.

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evidence import RATE_DIGITS, native
-from analysis.percentiles import PERCENTILES, percentile
+from analysis.percentiles import PERCENTILES, percentiles
 from chaoscheck.runformat import FAIL, INFO, OK
 
 LOAD_KINDS = ("increment", "read")
@@ -175,8 +175,8 @@ def request_stats(rows: pd.DataFrame, duration_s: float) -> dict:
         "ok_rps": native(ok / duration_s) if duration_s > 0 else None,
         "error_rate": native((n - ok) / n, RATE_DIGITS) if n else None,
     }
-    for name, permille in PERCENTILES.items():
-        stats[f"{name}_ms"] = native(percentile(latency, permille))
+    for name, value in percentiles(latency, PERCENTILES).items():
+        stats[f"{name}_ms"] = native(value)
     stats["max_ms"] = native(latency.max()) if n else None
     statuses = rows["status"].value_counts()
     stats["statuses"] = {str(int(code)): int(count) for code, count in sorted(statuses.items())}

@@ -258,3 +258,12 @@ def test_first_five_examples_in_time_order(tmp_path):
     lost = result["anomalies"]["lost"]
     assert lost["count"] == 8
     assert [e["op_id"] for e in lost["examples"]] == ["k00", "k01", "k02", "k03", "k04"]
+
+
+def test_a_key_applied_twice_must_return_one_of_its_values(tmp_path):
+    ops = [inc("a", 0, 10, value=7), inc("b", 20, 30, value=2), final(100, 101, 3)]
+    ledger = [applied("a", 1, 5), applied("a", 3, 8), applied("b", 2, 25)]
+    result = counter(tmp_path, ops, ledger)
+    assert result["anomalies"]["value_mismatch"]["count"] == 1
+    (example,) = result["anomalies"]["value_mismatch"]["examples"]
+    assert (example["op_id"], example["value"], example["value_after"]) == ("a", 7, 1)
