@@ -89,7 +89,17 @@ def with_close(raw: bytes) -> bytes:
 class HttpConnection(asyncio.Protocol):
     """One client connection. Parses requests and hands them to the server's handler, one at a time."""
 
-    __slots__ = ("_buf", "_busy", "_handler", "_parsing", "_server", "closed", "last_active", "transport")
+    __slots__ = (
+        "_buf",
+        "_busy",
+        "_handler",
+        "_parsing",
+        "_paused",
+        "_server",
+        "closed",
+        "last_active",
+        "transport",
+    )
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
@@ -97,6 +107,7 @@ class HttpConnection(asyncio.Protocol):
         self._buf = b""
         self._busy = False
         self._parsing = False
+        self._paused = False
         self.closed = False
         self.transport: asyncio.Transport | None = None
         self.last_active = time.monotonic()
@@ -113,6 +124,9 @@ class HttpConnection(asyncio.Protocol):
         self._buf = self._buf + data if self._buf else data
         if not self._busy:
             self._next()
+        elif len(self._buf) > MAX_HEAD + MAX_BODY and self.transport is not None:
+            self.transport.pause_reading()  # a client pipelining faster than we answer: wait for it
+            self._paused = True
 
     def send(self, raw: bytes, keep_alive: bool = True) -> None:
         """Write the complete response to the current request; close the connection unless keep-alive."""
@@ -122,6 +136,9 @@ class HttpConnection(asyncio.Protocol):
         self.last_active = time.monotonic()
         transport = self.transport
         assert transport is not None
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
         if keep_alive:
             transport.write(raw)
             if self._buf:

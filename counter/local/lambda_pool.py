@@ -28,6 +28,7 @@ from counter.local.framing import FrameBuffer, encode
 log = logging.getLogger(__name__)
 
 INITIALIZING, IDLE, BUSY, GONE = "initializing", "idle", "busy", "gone"
+MAX_REDISPATCH = 2  # environments found dead before an invocation fails (nothing reached a handler)
 
 
 class Invocation(Protocol):
@@ -57,6 +58,7 @@ class Environment:
         "started_ns",
         "state",
         "timer",
+        "writer",
     )
 
     def __init__(self) -> None:
@@ -65,9 +67,10 @@ class Environment:
         self.pid: int | None = None
         self.process: Any = None
         self.reader: asyncio.BaseTransport | None = None
+        self.writer: asyncio.WriteTransport | None = None
         self.started_ns = time.time_ns()
         self.invocation: Invocation | None = None
-        self.pending: tuple[dict[str, Any], str, Invocation] | None = None  # the invocation it starts for
+        self.pending: tuple[dict[str, Any], str, Invocation, int] | None = None  # what it starts for
         self.timer: asyncio.TimerHandle | None = None
         self.init_timer: asyncio.TimerHandle | None = None
 
@@ -145,27 +148,44 @@ class FunctionPool:
         if self._busy + self._initializing >= self.limit:
             self.throttles += 1
             return False
+        self._dispatch(event, request_id, invocation, 0)
+        return True
+
+    def _dispatch(self, event: dict[str, Any], request_id: str, invocation: Invocation, attempt: int) -> None:
         idle = self._idle
         while idle:
             env = idle.pop()
             if env.state == IDLE:
-                self._run(env, event, request_id, invocation)
-                return True
-        self._cold_start(event, request_id, invocation)
-        return True
+                self._run(env, event, request_id, invocation, attempt)
+                return
+        self._cold_start(event, request_id, invocation, attempt)
 
-    def _run(self, env: Environment, event: dict[str, Any], request_id: str, invocation: Invocation) -> None:
+    def _run(
+        self, env: Environment, event: dict[str, Any], request_id: str, invocation: Invocation, attempt: int
+    ) -> None:
+        frame = encode(
+            {
+                "event": event,
+                "request_id": request_id,
+                "deadline_ms": int((time.time() + self.config.timeout) * 1000),
+            }
+        )
+        writer = env.writer
+        if writer is None or writer.is_closing():
+            # The environment died and we have not read its EOF yet. Nothing reached a handler, so the
+            # invocation may go to another environment, a bounded number of times.
+            self.retire(env, "environment is gone")
+            if attempt >= MAX_REDISPATCH:
+                self.errors += 1
+                invocation.on_failure("no execution environment could take the invocation", env.id)
+                return
+            self._dispatch(event, request_id, invocation, attempt + 1)
+            return
+        writer.write(frame)  # buffered by the event loop: a frozen environment cannot block the stack
         env.state = BUSY
         self._busy += 1
         env.invocation = invocation
-        deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
         env.timer = self._loop.call_later(self.config.timeout, self._on_timeout, env)
-        try:
-            env.process.stdin.write(
-                encode({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
-            )
-        except (OSError, ValueError) as exc:
-            self.retire(env, f"environment is gone: {exc}")
 
     def on_frame(self, env: Environment, frame: dict[str, Any]) -> None:
         if env.state == INITIALIZING and "ready" in frame:
@@ -209,12 +229,14 @@ class FunctionPool:
 
     # -- environments ---------------------------------------------------------------------------------
 
-    def _cold_start(self, event: dict[str, Any], request_id: str, invocation: Invocation) -> None:
+    def _cold_start(
+        self, event: dict[str, Any], request_id: str, invocation: Invocation, attempt: int
+    ) -> None:
         env = Environment()
         self.environments[env.id] = env
         self._initializing += 1
         self.cold_starts += 1
-        env.pending = (event, request_id, invocation)
+        env.pending = (event, request_id, invocation, attempt)
         env.init_timer = self._loop.call_later(
             self.config.init_timeout + self.config.cold_start, self._on_init_timeout, env
         )
@@ -244,11 +266,12 @@ class FunctionPool:
             self.reaper.signal(process.pid, SIGNALS["KILL"])
             return
         try:
+            env.writer, _ = await self._loop.connect_write_pipe(asyncio.Protocol, process.stdin)
             env.reader, _ = await self._loop.connect_read_pipe(
                 lambda: _FrameReader(self, env), process.stdout
             )
         except OSError as exc:
-            self.retire(env, f"cannot read from the environment: {exc}")
+            self.retire(env, f"cannot talk to the environment: {exc}")
 
     def retire(self, env: Environment, message: str) -> None:
         """Take an environment out of the function for good: fail what it was doing, kill its process."""
@@ -271,8 +294,9 @@ class FunctionPool:
                 env.pending = None
         if env.pid is not None:
             self.reaper.signal(env.pid, SIGNALS["KILL"])
-        if env.reader is not None:
-            env.reader.close()
+        for transport in (env.reader, env.writer):
+            if transport is not None:
+                transport.close()
         log.info("lambda: environment %s retired (%s): %s", env.id, state, message)
         if failed is not None:
             self.errors += 1
