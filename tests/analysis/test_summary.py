@@ -96,3 +96,18 @@ def test_written_atomically_without_leftovers(tmp_path):
     assert json.loads((run_dir / rf.SUMMARY).read_text()) == analysis.summary
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []
     assert len(analysis.series) == 4
+
+
+def test_an_empty_run_is_summarized_and_fails(tmp_path):
+    run_dir = write_run(tmp_path, [], server_ops=[], slo={"baseline": {"p95_ms": 100}})
+    summary = analyze(run_dir).summary
+    assert summary["verdict"] == "fail"
+    assert summary["consistency"]["anomalies"]["final_missing"]["count"] == 1
+    assert summary["phases"][0]["requests"] == 0
+    assert {c["name"]: c["measured"] for c in summary["checks"]}["baseline.p95_ms"] is None
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    run_dir = make(tmp_path)
+    write_summary(run_dir)
+    assert (run_dir / rf.SUMMARY).stat().st_mode == (run_dir / rf.RUN_META).stat().st_mode

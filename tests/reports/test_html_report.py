@@ -131,3 +131,9 @@ def test_an_hour_of_load_stays_small(tmp_path):
     run_dir = write_run(tmp_path, ops, load_ms=(0, 3_600_000), timeline=timeline_rows(3_600))
     path = write_report(run_dir, analyze(run_dir))
     assert path.stat().st_size < 400_000
+
+
+def test_an_empty_run_still_renders(tmp_path):
+    run_dir = write_run(tmp_path, [], load_ms=(0, 0))
+    html = write_report(run_dir, analyze(run_dir)).read_text(encoding="utf-8")
+    assert '<div class="verdict fail">FAIL</div>' in html and html.count("<svg") == 2
