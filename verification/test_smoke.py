@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from chaoscheck import runformat
-from conftest import SCENARIOS
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 
 def _failed_checks(summary: dict) -> str:
