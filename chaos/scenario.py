@@ -116,11 +116,21 @@ class Endpoints(_Weights):
 class Load(_Strict):
     """The load to drive: Locust users, how fast they arrive, for how long and what they do."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _all_users_at_once_by_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "spawn_rate" in data:
+            return data
+        users = data.get("users")
+        # a bad ``users`` is reported on its own; the default rate then only has to be valid
+        rate = float(users) if isinstance(users, int) and not isinstance(users, bool) and users >= 1 else 1.0
+        return {**data, "spawn_rate": rate}
+
     users: int = Field(ge=1)
-    spawn_rate: float = Field(gt=0, description="users started per second")
+    spawn_rate: float = Field(gt=0, description="users started per second (default: all at once)")
     duration: PositiveDuration
-    mix: Mix
-    endpoints: Endpoints
+    mix: Mix = Mix(increment=9, read=1)
+    endpoints: Endpoints = Endpoints(fleet=1, lambda_=1)
     timeout: PositiveDuration = Field(5.0, description="a request slower than this is an error")
 
 
