@@ -34,7 +34,9 @@ def test_validate_accepts_the_shipped_scenarios() -> None:
 
 def test_validate_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nload: {users: 5, duration: 10s}\nfaults:\n  - {at: soon, action: terminate-instance}\n")
+    bad.write_text(
+        "name: bad\nload: {users: 5, duration: 10s}\nfaults:\n  - {at: soon, action: terminate-instance}\n"
+    )
     done = chaoscheck("validate", str(bad))
     assert_one_line_error(done, f"{bad}:4", "faults[0].at", "duration")
 

@@ -41,19 +41,23 @@ def _descendants(pid: int) -> dict[int, str]:
         current = frontier.pop()
         for child, parent in parents.items():
             if parent == current and child not in found:
-                try:
-                    found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
+                cmdline = _cmdline(child)
+                if cmdline is None:
                     continue
+                found[child] = cmdline
                 frontier.append(child)
     return found
 
 
-def _alive(pid: int, cmdline: str) -> bool:
+def _cmdline(pid: int) -> str | None:
     try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode() == cmdline
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
-        return False
+        return None
+
+
+def _alive(pid: int, cmdline: str) -> bool:
+    return _cmdline(pid) == cmdline
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:

@@ -16,9 +16,10 @@ def test_defaults_without_a_scenario() -> None:
 
 def test_resolved_and_raw_scenarios_read_alike(tmp_path) -> None:
     raw = tmp_path / "raw.yaml"
-    raw.write_text("name: s\nload: {mix: {increment: 1, read: 1}, endpoints: {fleet: 1, lambda: 0}, timeout: 2s}\n")
+    load = "load: {mix: {increment: 1, read: 1}, endpoints: {fleet: 1, lambda: 0}, timeout: %s}\n"
+    raw.write_text("name: s\n" + load % "2s")
     resolved = tmp_path / "resolved.yaml"
-    resolved.write_text("name: s\nload: {mix: {increment: 1, read: 1}, endpoints: {fleet: 1, lambda: 0}, timeout: 2.0}\n")
+    resolved.write_text("name: s\n" + load % "2.0")
     a = settings_from_scenario(raw, "c1")
     b = settings_from_scenario(resolved, "c1")
     assert a == b
