@@ -1,8 +1,9 @@
 """Checks: the scenario's SLO thresholds applied to what the run measured.
 
 Every check is ``{"name", "passed", "measured", "threshold", "phase", "note"}``; a check passes when
-``measured <= threshold`` (``min_rps``: ``measured >= threshold``) and fails when nothing could be
-measured (``measured`` is None; ``note`` says why). Checks, in this order:
+``measured <= threshold`` (``min_rps``: ``measured >= threshold``, where the measure is the
+phase's goodput ``ok_rps``, so that fast failures such as throttles cannot meet it) and fails when
+nothing could be measured (``measured`` is None; ``note`` says why). Checks, in this order:
 
 * ``run.aborted`` (always): 1 if the run was aborted, threshold 0.
 * ``faults.aborted`` (always): faults whose action failed (inject then abort), threshold 0: a chaos
@@ -24,7 +25,7 @@ from typing import Any
 
 from analysis.rundir import CONSISTENCY_SLO_KEYS, PHASE_SLO_KEYS, PHASE_SLO_SECTIONS
 
-_PHASE_MEASURE = {"min_rps": "rps"}
+_PHASE_MEASURE = {"min_rps": "ok_rps"}
 """SLO key -> phase statistic, where the names differ."""
 
 

@@ -69,11 +69,33 @@ class Phase:
 
 
 def fault_windows(faults: pd.DataFrame) -> list[FaultWindow]:
-    """One :class:`FaultWindow` per fault id that has an inject line, in (inject time, id) order."""
+    """One :class:`FaultWindow` per fault id of the journal, in (inject time, id) order.
+
+    A fault whose only line is an ``abort`` (it failed while its targets were being chosen, before
+    anything was injected) is listed as not effective, with an empty window at the abort time, so
+    that the ``faults.aborted`` check still sees it.
+    """
     windows = []
     for fault_id, lines in faults.sort_values(["ts_ns", "line"]).groupby("fault_id", sort=True):
         injects = lines.loc[lines["event"] == "inject"]
         if injects.empty:
+            aborts = lines.loc[lines["event"] == "abort"]
+            if not aborts.empty:
+                first = aborts.iloc[0]
+                windows.append(
+                    FaultWindow(
+                        fault_id=int(fault_id),
+                        action=str(first["action"]),
+                        target=str(first["target"]),
+                        params=dict(first["params"]) if isinstance(first["params"], dict) else {},
+                        inject_ns=int(first["ts_ns"]),
+                        end_ns=int(first["ts_ns"]),
+                        window_s=0.0,
+                        rolled_back=False,
+                        effective=False,
+                        error=str(first["error"]) if first["error"] else None,
+                    )
+                )
             continue
         inject = injects.iloc[0]
         after = lines.loc[lines["ts_ns"] >= inject["ts_ns"]]

@@ -254,7 +254,8 @@ class PhaseSLO(_Strict):
     p95_ms: float | None = Field(None, gt=0)
     p99_ms: float | None = Field(None, gt=0)
     error_rate: float | None = Field(None, ge=0, le=1)
-    min_rps: float | None = Field(None, ge=0)
+    max_ms: float | None = Field(None, gt=0)
+    min_rps: float | None = Field(None, ge=0, description="successful requests per second (goodput)")
 
 
 class SLO(_Strict):

@@ -30,7 +30,9 @@ err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> None:
-    err.print(f"chaoscheck: error: {message}", markup=False, soft_wrap=True)
+    """Print each problem as its own line and exit 2 (a scenario may have several problems)."""
+    for line in message.splitlines() or [""]:
+        err.print(f"chaoscheck: error: {line}", markup=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

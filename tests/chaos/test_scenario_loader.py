@@ -310,7 +310,7 @@ LINE_CASES = [
         "  baseline: {p95: 100}",
         20,
         "slo.baseline.p95",
-        "expected one of the keys p50_ms, p95_ms, p99_ms, error_rate, min_rps, got unknown key 'p95'",
+        "expected one of the keys p50_ms, p95_ms, p99_ms, error_rate, max_ms, min_rps, got unknown key 'p95'",
     ),
     (
         "slo-error-rate-above-1",
@@ -497,6 +497,7 @@ def test_resolved_faults_keep_their_parameters_inline() -> None:
         "p95_ms": 150.0,
         "p99_ms": None,
         "error_rate": 0.01,
+        "max_ms": None,
         "min_rps": None,
     }
 
