@@ -32,13 +32,16 @@ def runs_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def run_scenario(runs_dir: Path) -> Callable[..., object]:
     """Run a scenario file end to end and return its ``RunResult`` (run_dir, summary, exit_code)."""
     from chaos.scenario import load_scenario
+    from chaoscheck import runformat
     from chaoscheck.run import execute, new_run_dir
+    from chaoscheck.targets.local import LocalTarget
 
     def _run(path: Path | str) -> object:
         path = Path(path)
         scenario = load_scenario(path)
-        run_dir = new_run_dir(scenario, None, runs_dir)
-        result = execute(scenario, path, run_dir, log=lambda message: print(message, flush=True))
+        run_dir = new_run_dir(scenario.name, None, runs_dir)
+        target = LocalTarget(scenario.stack, log_path=run_dir / runformat.STACK_LOG, seed=scenario.seed)
+        result = execute(scenario, path, run_dir, target, log=lambda message: print(message, flush=True))
         print(f"run directory: {result.run_dir}")
         return result
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -113,8 +114,35 @@ class Endpoints(_Weights):
         return self
 
 
+def _rate_stages(value: Any) -> Any:
+    """``rate: 200`` is one stage at 200 operations per second for the whole run."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of operations per second or a list of stages")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"expected a rate above 0, got {value}")
+        return [{"rate": float(value)}]
+    if value is None or isinstance(value, list):
+        return value
+    raise ValueError("expected a number of operations per second or a list of stages")
+
+
+class RateStage(_Strict):
+    """One stretch of the open model's schedule: ``rate`` operations per second, or a ramp to ``to``."""
+
+    duration: PositiveDuration | None = Field(None, description="length of the stage; null: until the end")
+    rate: float = Field(ge=0, description="total operations per second at the start of the stage")
+    to: float | None = Field(None, ge=0, description="ramp linearly to this rate by the end of the stage")
+
+
 class Load(_Strict):
-    """The load to drive: Locust users, how fast they arrive, for how long and what they do."""
+    """The load to drive: Locust users, how fast they arrive, for how long and what they do.
+
+    Closed model (the default): each user sends its next operation when the last one answered, or
+    on a fixed ``pacing``. Open model: ``rate`` schedules operations whatever the answers, and the
+    users (at most ``users`` in flight) send them; an operation that falls more than ``max_lag``
+    behind its schedule is recorded as omitted instead of sent.
+    """
 
     @model_validator(mode="before")
     @classmethod
@@ -132,6 +160,25 @@ class Load(_Strict):
     mix: Mix = Mix(increment=9, read=1)
     endpoints: Endpoints = Endpoints(fleet=1, lambda_=1)
     timeout: PositiveDuration = Field(5.0, description="a request slower than this is an error")
+    rate: Annotated[list[RateStage] | None, BeforeValidator(_rate_stages)] = Field(
+        None, description="open model: operations per second, or stages; the last stage's rate holds"
+    )
+    pacing: PositiveDuration | None = Field(None, description="closed model: one op per user per pacing")
+    max_lag: PositiveDuration = Field(1.0, description="an operation this late behind schedule is omitted")
+    retries: int = Field(0, ge=0, le=10, description="retries of an increment with an unknown outcome")
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Load:
+        if self.rate is not None and self.pacing is not None:
+            raise ValueError("expected either rate (open model) or pacing (closed model), got both")
+        if self.rate is not None:
+            if not self.rate:
+                raise ValueError("expected rate to be a number or at least one stage, got an empty list")
+            if any(stage.duration is None for stage in self.rate[:-1]):
+                raise ValueError("expected a duration on every rate stage but the last")
+            if not any(stage.rate > 0 or (stage.to or 0) > 0 for stage in self.rate):
+                raise ValueError("expected a rate above 0 in at least one stage")
+        return self
 
 
 class Fault(_Strict):

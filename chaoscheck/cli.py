@@ -56,13 +56,15 @@ def run(
 ) -> None:
     """Run a scenario: load, faults, rollback, analysis, report. Exit 0 when every check passes."""
     from chaoscheck.run import execute, new_run_dir
+    from chaoscheck.targets.local import LocalTarget
 
     if target != "local":
         _fail(f"--target: expected 'local', got {target!r} (other targets are not built yet)")
     parsed = _load(scenario)
     try:
-        run_dir = new_run_dir(parsed, out_dir, runs_dir)
-        result = execute(parsed, scenario, run_dir, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+        run_dir = new_run_dir(parsed.name, out_dir, runs_dir)
+        local = LocalTarget(parsed.stack, log_path=run_dir / runformat.STACK_LOG, seed=parsed.seed)
+        result = execute(parsed, scenario, run_dir, local, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except UserError as exc:
         _fail(str(exc))
     if result.summary is not None:

@@ -72,4 +72,7 @@ def _read_once(endpoint: str, url: str, counter: str, timeout: float) -> Row:
         error,
         served_by,
         WORKER,
+        None,  # intended_ns: a final read is not scheduled
+        0,  # attempt
+        None,  # trace_id
     )

@@ -10,36 +10,25 @@ fault injected or a process running.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-import yaml
-
-from chaos.journal import Journal
 from chaos.scenario import Scenario
-from chaos.scheduler import FaultScheduler
 from chaoscheck import runformat
 from chaoscheck.errors import RunInterrupted, UserError
-from chaoscheck.final_read import read_final
 from chaoscheck.locust_process import LocustProcess
-from chaoscheck.targets.local import LocalTarget
+from chaoscheck.session import RunSession, new_run_dir, read_json
+from chaoscheck.targets.base import Target
 from counter.local.client import StackError
-from loadtests.ledger import append_rows
-from loadtests.settings import fresh_counter_name
 
-QUIET_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 60.0
+
+__all__ = ["RunResult", "execute", "locust_args", "new_run_dir"]
 
 
 @dataclass
@@ -57,49 +46,26 @@ class RunResult:
         return 0 if self.summary and self.summary.get("verdict") == "pass" else 1
 
 
-def new_run_dir(scenario: Scenario, out: Path | None, runs_dir: Path) -> Path:
-    """A fresh, empty run directory (``runs/<UTC time>-<scenario>`` unless ``--out`` names one)."""
-    if out is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = runs_dir / f"{stamp}-{scenario.name}"
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out}: the run directory exists and is not empty; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def execute(
     scenario: Scenario,
     scenario_file: Path,
     run_dir: Path,
+    target: Target,
+    *,
+    processes: int = 1,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run ``scenario`` against the local stack into ``run_dir`` and analyse it."""
-    _write_text(run_dir / runformat.SCENARIO, yaml.safe_dump(scenario.resolved(), sort_keys=False))
-    (run_dir / runformat.FAULTS).touch()
-    counter = fresh_counter_name(scenario.name)
-    meta: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "scenario": scenario.name,
-        "scenario_file": str(scenario_file),
-        "target": "local",
-        "counter": counter,
-        "started_at": _iso_now(),
-        "versions": _versions(),
-    }
+    """Run ``scenario`` against ``target`` into ``run_dir`` and analyse it."""
+    session = RunSession(scenario, scenario_file, run_dir, target, log)
+    session.prepare()
     interrupted: int | None = None
-    target = LocalTarget(scenario.stack, log_path=run_dir / runformat.STACK_LOG, seed=scenario.seed)
+    started = False
     with _signals_raise() as stop_signal:
         try:
-            log("starting the local stack")
+            log(f"starting target {target.name}")
             target.start()
-            endpoints = {
-                tier: url
-                for tier, url in target.endpoints().items()
-                if scenario.load.endpoints.get(tier, 0) > 0
-            }
-            meta["endpoints"] = endpoints
-            _drive(scenario, run_dir, counter, endpoints, target, log)
+            started = True
+            _drive(session, processes)
         except StackError as exc:
             raise UserError(f"the local stack did not start: {str(exc).splitlines()[0]}") from None
         except (KeyboardInterrupt, RunInterrupted):
@@ -109,90 +75,51 @@ def execute(
             late: list[int] = []
             with _signals_deferred(late):
                 try:
-                    if target.stack is not None:
-                        _collect(run_dir, counter, meta, target, log)
+                    if started:
+                        session.collect(read_json(run_dir / runformat.LOAD))
                 finally:
                     target.stop()
             if late and interrupted is None:
                 interrupted = late[0]
-    meta["ended_at"] = _iso_now()
-    meta["aborted"] = interrupted is not None
-    _write_text(run_dir / runformat.RUN_META, json.dumps(meta, indent=2, sort_keys=True))
-    summary = _analyse(run_dir, log) if (run_dir / runformat.OPS).exists() else None
+    summary = session.finish(aborted=interrupted is not None)
     return RunResult(run_dir, summary, interrupted)
 
 
-def _drive(
-    scenario: Scenario,
-    run_dir: Path,
-    counter: str,
-    endpoints: dict[str, str],
-    target: LocalTarget,
-    log: Callable[[str], None],
-) -> None:
-    """Load and chaos on one timeline; every fault is rolled back before this returns or raises."""
-    load = scenario.load
+def locust_args(session: RunSession, processes: int) -> list[str]:
+    """The Locust command line for a headless run of the session's scenario."""
+    load = session.scenario.load
     args = [
         "--headless",
         "--users", str(load.users),
         "--spawn-rate", str(load.spawn_rate),
         "--run-time", f"{math.ceil(load.duration)}s",
-        "--stop-timeout", str(math.ceil(load.timeout) + 1),
-        "--scenario", str(run_dir / runformat.SCENARIO),
-        "--counter", counter,
+        "--stop-timeout", str(math.ceil(load.timeout * (load.retries + 1) + 1)),
+        "--scenario", str(session.run_dir / runformat.SCENARIO),
+        "--counter", session.counter,
         "--only-summary",
     ]  # fmt: skip
-    for tier, url in endpoints.items():
+    if processes > 1:
+        args += ["--processes", str(processes)]
+    for tier, url in session.endpoints().items():
         args += [f"--{tier}-url", url]
-    locust = LocustProcess(run_dir, args)
-    scheduler: FaultScheduler | None = None
+    return args
+
+
+def _drive(session: RunSession, processes: int) -> None:
+    """Load and chaos on one timeline; every fault is rolled back before this returns or raises."""
+    load = session.scenario.load
+    locust = LocustProcess(session.run_dir, locust_args(session, processes))
     try:
         started_ns = locust.wait_started(START_TIMEOUT_S)
-        log(f"load started: {load.users} users, {load.duration:g} s, {len(scenario.faults)} faults")
-        journal = Journal(run_dir / runformat.FAULTS)
-        scheduler = FaultScheduler(scenario.faults, target.chaos_backend(), journal)
-        scheduler.start(started_ns)
-        locust.wait(timeout=load.duration + load.timeout + START_TIMEOUT_S)
+        session.log(
+            f"load started: {load.users} users, {load.duration:g} s, {len(session.scenario.faults)} faults"
+        )
+        session.start_faults(started_ns)
+        locust.wait(timeout=load.duration + load.timeout * (load.retries + 1) + START_TIMEOUT_S)
     finally:
         with _signals_deferred():
-            if scheduler is not None:
-                scheduler.stop()
-                scheduler.rollback_all()
+            session.stop_faults()
             locust.stop()
-
-
-def _collect(
-    run_dir: Path, counter: str, meta: dict[str, Any], target: LocalTarget, log: Callable[[str], None]
-) -> None:
-    """After the load: let the target go quiet, read the final value, save the target's records."""
-    load = _read_json(run_dir / runformat.LOAD)
-    meta["load_started_ns"] = load.get("started_ns")
-    meta["load_ended_ns"] = load.get("stopped_ns") or load.get("ended_ns")
-    if not target.wait_quiet(QUIET_TIMEOUT_S):
-        log(f"warning: requests still in flight after {QUIET_TIMEOUT_S:.0f} s; reading anyway")
-    ops_path = run_dir / runformat.OPS
-    if ops_path.exists():
-        rows = read_final(meta.get("endpoints", {}), counter)
-        append_rows(ops_path, rows)
-    else:
-        log(f"warning: Locust wrote no {runformat.OPS}; see {run_dir / runformat.LOCUST_LOG}")
-    server_ops = target.server_ops(counter)
-    if server_ops is not None:
-        _write_parquet(server_ops, run_dir / runformat.SERVER_OPS)
-    since = int(meta.get("load_started_ns") or 0) - 2_000_000_000
-    timeline = target.timeline(since)
-    if timeline is not None:
-        _write_parquet(timeline, run_dir / runformat.TIMELINE)
-
-
-def _analyse(run_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    from analysis.summary import write_summary
-    from reports.html import write_report
-
-    summary = write_summary(run_dir)
-    write_report(run_dir)
-    log(f"report: {run_dir / runformat.REPORT}")
-    return summary
 
 
 @contextmanager
@@ -234,36 +161,3 @@ def _signals_deferred(pending: list[int] | None = None) -> Iterator[list[int]]:
             signal.signal(sig, handler)
         if reraise and seen:
             raise KeyboardInterrupt if seen[0] == signal.SIGINT else RunInterrupted(seen[0])
-
-
-def _write_parquet(table: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for dist in ("chaoscheck", "locust", "pandas", "pyarrow"):
-        try:
-            found[dist] = version(dist)
-        except Exception:  # a missing distribution is not worth failing a run for
-            found[dist] = "unknown"
-    return found

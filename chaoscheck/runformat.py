@@ -25,7 +25,8 @@ LOAD = "load.json"
 # Outcomes of an operation, as Jepsen names them (shared/reference/verification.md).
 OK, FAIL, INFO = "ok", "fail", "info"
 OUTCOMES = (OK, FAIL, INFO)
-KINDS = ("increment", "read", "final")
+KINDS = ("increment", "read", "final", "omitted")
+"""``omitted``: an operation the open model scheduled but could not send (all users busy)."""
 ENDPOINTS = ("fleet", "lambda")
 
 OPS_SCHEMA = pa.schema(
@@ -42,6 +43,9 @@ OPS_SCHEMA = pa.schema(
         pa.field("error", pa.string(), nullable=True),  # error text (client error or response body)
         pa.field("served_by", pa.string(), nullable=True),  # X-Served-By: instance or environment id
         pa.field("worker", pa.string(), nullable=False),  # the load process (and user) that sent it
+        pa.field("intended_ns", pa.int64(), nullable=True),  # epoch ns when it was due (open model, pacing)
+        pa.field("attempt", pa.int32(), nullable=False),  # 0 for the first try of a key, then 1, 2, ...
+        pa.field("trace_id", pa.string(), nullable=True),  # the X-Ray Root sent in X-Amzn-Trace-Id
     ]
 )
 

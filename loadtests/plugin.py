@@ -99,7 +99,23 @@ def _on_request(
     start_ns = int((start_time or time.time()) * 1e9)
     end_ns = start_ns + int(response_time * 1e6)
     state.recorder.append(
-        (op_id, kind, endpoint, counter, start_ns, end_ns, status, outcome, value, error, served_by, WORKER)
+        (
+            op_id,
+            kind,
+            endpoint,
+            counter,
+            start_ns,
+            end_ns,
+            status,
+            outcome,
+            value,
+            error,
+            served_by,
+            WORKER,
+            None,
+            0,
+            None,
+        )
     )
 
 

@@ -12,13 +12,19 @@ class Target(Protocol):
     """A deployment of the counter service that a run can load, break and observe."""
 
     name: str
+    has_chaos: bool
+    """Whether faults can be injected (a chaos backend exists for this target)."""
+
+    def start(self) -> Target:
+        """Bring the target up (or attach to it). Returns itself."""
+        ...
 
     def endpoints(self) -> dict[str, str]:
         """Base URLs by tier (``fleet``, ``lambda``)."""
         ...
 
-    def chaos_backend(self) -> Any:
-        """The chaos backend that injects faults into this target."""
+    def chaos_backend(self) -> Any | None:
+        """The chaos backend that injects faults into this target, None when it has none."""
         ...
 
     def wait_quiet(self, timeout: float) -> bool:

@@ -17,19 +17,38 @@ from counter.sqlite_store import SQLiteStore
 
 
 class LocalTarget:
-    """Starts the local stack for one run and hands out its endpoints, backend and records."""
+    """The local stack for one run: started for it, or one already running (``chaoscheck stack up``).
+
+    A stack started here is stopped with the run and its store deleted (the run directory keeps the
+    store's ledger); an attached stack is left running, as it was found.
+    """
 
     name = "local"
+    has_chaos = True
 
     def __init__(self, config: StackConfig, log_path: Path | None = None, seed: int | None = None) -> None:
-        self._workdir = Path(tempfile.mkdtemp(prefix="chaoscheck-store-"))
-        self.db_path = self._workdir / "counter.sqlite"
+        self._workdir: Path | None = None
+        self.db_path: Path | None = None
         self._log_path = log_path
         self.stack: LocalStack | None = None
         self.config = config
         self.seed = seed
+        self._state_file: Path | None = None
+
+    @classmethod
+    def attached(cls, state_file: Path, seed: int | None = None) -> LocalTarget:
+        """A target on the stack described by ``state_file`` (written by ``chaoscheck stack up``)."""
+        target = cls(StackConfig(), seed=seed)
+        target._state_file = state_file
+        return target
 
     def start(self) -> LocalTarget:
+        if self._state_file is not None:
+            self.stack = LocalStack.from_state_file(self._state_file)
+            self.db_path = Path(self.stack.control.info()["db"])
+            return self
+        self._workdir = Path(tempfile.mkdtemp(prefix="chaoscheck-store-"))
+        self.db_path = self._workdir / "counter.sqlite"
         self.stack = LocalStack.start(self.config, db_path=self.db_path, log_path=self._log_path)
         return self
 
@@ -61,7 +80,13 @@ class LocalTarget:
         return pa.Table.from_pydict(columns, schema=TIMELINE_SCHEMA)
 
     def server_ops(self, counter: str) -> pa.Table | None:
-        rows = SQLiteStore(self.db_path).applied_ops(counter)
+        if self.db_path is None:
+            return None
+        store = SQLiteStore(self.db_path)
+        try:
+            rows = store.applied_ops(counter)
+        finally:
+            store.close()
         keys, names, values, applied = (
             (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [], [])
         )
@@ -74,6 +99,9 @@ class LocalTarget:
         return [self._log_path] if self._log_path else []
 
     def stop(self) -> None:
+        if self._state_file is not None:
+            return  # not ours to stop
         if self.stack is not None:
             self.stack.stop()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)

@@ -58,7 +58,7 @@ async def run(config: StackConfig, db_path: Path, token: str, state_file: Path |
     timeline = Timeline(config.sample_interval, group, balancer, pool)
     fleet_server = HttpServer(balancer, "fleet")
     lambda_server = HttpServer(FunctionUrl(pool), "lambda")
-    info: dict[str, Any] = {"pid": os.getpid()}
+    info: dict[str, Any] = {"pid": os.getpid(), "db": str(db_path)}
     control = ControlApi(token, group, balancer, pool, timeline, info, stopped.set)
     control_server = HttpServer(control, "control")
     servers = (fleet_server, lambda_server, control_server)

@@ -161,7 +161,8 @@ def write_run(
     if reads is not None:
         scenario["reads"] = reads
     (path / rf.SCENARIO).write_text(yaml.safe_dump(scenario), encoding="utf-8")
-    pq.write_table(pa.Table.from_pylist(list(ops), schema=rf.OPS_SCHEMA), path / rf.OPS)
+    rows = [{"attempt": 0, **op} for op in ops]
+    pq.write_table(pa.Table.from_pylist(rows, schema=rf.OPS_SCHEMA), path / rf.OPS)
     with (path / rf.FAULTS).open("w", encoding="utf-8") as journal:
         for line in faults:
             journal.write(json.dumps(line) + "\n")

@@ -117,7 +117,8 @@ LINE_CASES = [
         "  timeot: 2s",
         11,
         "load.timeot",
-        "expected one of the keys users, spawn_rate, duration, mix, endpoints, timeout, "
+        "expected one of the keys users, spawn_rate, duration, mix, endpoints, timeout, rate, pacing, "
+        "max_lag, retries, "
         "got unknown key 'timeot'",
     ),
     (

@@ -115,7 +115,7 @@ def test_state_file_is_private_and_lets_another_process_attach_and_stop(tmp_path
     try:
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         content = json.loads(state_file.read_text())
-        assert set(content) == {"pid", "fleet_url", "lambda_url", "control_url", "token"}
+        assert set(content) == {"pid", "db", "fleet_url", "lambda_url", "control_url", "token"}
         attached = LocalStack.from_state_file(state_file)
         assert (attached.fleet_url, attached.lambda_url, attached.pid) == (
             owner.fleet_url,

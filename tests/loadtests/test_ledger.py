@@ -12,7 +12,7 @@ from loadtests.ledger import LedgerRecorder, append_rows, rows_to_table
 def _row(n: int, kind: str = "increment", value: int | None = None) -> tuple:
     key = f"c:{n}" if kind == "increment" else None
     return (key, kind, "fleet", "c", 1_000 + n, 2_000 + n, 200, "ok", value if value is not None else n, None,
-            "i-1", "host:1")  # fmt: skip
+            "i-1", "host:1", None, 0, None)  # fmt: skip
 
 
 def test_rows_become_a_table_with_the_schema() -> None:
