@@ -52,19 +52,34 @@ def run(
         Path | None, typer.Option("--out", help="run directory (default runs/<time>-<name>)")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="parent of the default run directory")] = Path("runs"),
-    target: Annotated[str, typer.Option(help="what to run against; only 'local' for now")] = "local",
+    target: Annotated[
+        str,
+        typer.Option(help="local: start the local stack; http: the deployment at the URLs"),
+    ] = "local",
+    fleet_url: Annotated[str | None, typer.Option(help="with --target http: the fleet's base URL")] = None,
+    lambda_url: Annotated[str | None, typer.Option(help="with --target http: the Lambda's base URL")] = None,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Locust worker processes (--processes)")] = 1,
 ) -> None:
     """Run a scenario: load, faults, rollback, analysis, report. Exit 0 when every check passes."""
     from chaoscheck.run import execute, new_run_dir
+    from chaoscheck.targets.http import HttpTarget
     from chaoscheck.targets.local import LocalTarget
 
-    if target != "local":
-        _fail(f"--target: expected 'local', got {target!r} (other targets are not built yet)")
+    if target not in ("local", "http"):
+        _fail(f"--target: expected 'local' or 'http', got {target!r}")
+    if target == "local" and (fleet_url or lambda_url):
+        _fail("--fleet-url/--lambda-url: only with --target http (the local stack has its own)")
     parsed = _load(scenario)
     try:
+        if target == "http":
+            urls = {tier: url for tier, url in (("fleet", fleet_url), ("lambda", lambda_url)) if url}
+            chosen: Any = HttpTarget(urls)
         run_dir = new_run_dir(parsed.name, out_dir, runs_dir)
-        local = LocalTarget(parsed.stack, log_path=run_dir / runformat.STACK_LOG, seed=parsed.seed)
-        result = execute(parsed, scenario, run_dir, local, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+        if target == "local":
+            chosen = LocalTarget(parsed.stack, log_path=run_dir / runformat.STACK_LOG, seed=parsed.seed)
+        result = execute(
+            parsed, scenario, run_dir, chosen, processes=processes, log=lambda m: err.print(f"[dim]{m}[/dim]")
+        )
     except UserError as exc:
         _fail(str(exc))
     if result.summary is not None:

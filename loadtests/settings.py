@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from counter.local.config import parse_duration
+from loadtests.schedule import Stage, stages_from
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -34,6 +35,17 @@ class LoadSettings:
     read_weight: float = 1.0
     endpoint_weights: dict[str, float] = field(default_factory=lambda: {"fleet": 1.0, "lambda": 1.0})
     timeout: float = 5.0
+    rate: list[Stage] | None = None
+    """Open model: total operations per second over time (None: closed model)."""
+    pacing: float | None = None
+    """Closed model with pacing: each user starts one operation per ``pacing`` seconds."""
+    max_lag: float = 1.0
+    retries: int = 0
+
+    def endpoint_share(self, endpoint: str) -> float:
+        """The part of the open model's rate that goes to ``endpoint``, by the endpoint weights."""
+        total = sum(w for w in self.endpoint_weights.values() if w > 0)
+        return self.endpoint_weights.get(endpoint, 0.0) / total if total else 0.0
 
     @property
     def increment_share(self) -> float:
@@ -73,8 +85,12 @@ def settings_from_scenario(path: Path | None, counter: str | None) -> LoadSettin
             read_weight=float(mix.get("read", 1)),
             endpoint_weights={k: float(v) for k, v in endpoints.items()},
             timeout=parse_duration(load.get("timeout", 5.0)),
+            rate=stages_from(load.get("rate")),
+            pacing=None if load.get("pacing") is None else parse_duration(load["pacing"]),
+            max_lag=parse_duration(load.get("max_lag", 1.0)),
+            retries=int(load.get("retries", 0)),
         )
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise LoadSettingsError(f"{path}: load: {_first_line(exc)}") from None
     if settings.increment_weight + settings.read_weight <= 0:
         raise LoadSettingsError(f"{path}: load.mix: expected a positive weight for increment or read")

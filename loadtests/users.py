@@ -1,35 +1,39 @@
-"""The counter users: closed-loop Locust users that increment and read one counter.
+"""The counter users: Locust users that increment and read one counter.
 
 One class per tier (fleet behind the load balancer, Lambda behind its function URL) so that Locust's
-own statistics and weights keep the tiers apart. Each increment carries a fresh idempotency key; the
-exchange is classified once (``outcome_of``) and handed to the ledger through the request event's
-``context``, so the recorder stays an append on the request path.
+own statistics and weights keep the tiers apart. Three ways to pace them (``loadtests.schedule``):
+closed loop (the next operation when the last one answered), closed loop with ``pacing``, and the
+open model (``rate``), where a user takes the next due operation of its tier's schedule.
+
+Each increment carries a fresh idempotency key, and every request a fresh X-Ray trace header. An
+increment whose outcome is unknown (info) is retried with the same key, ``retries`` times, with
+jittered exponential backoff; every attempt is its own ledger row. The exchange is classified once
+(``outcome_of``) and handed to the ledger through the request event's ``context``, so the recorder
+stays an append on the request path.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import random
-import socket
-import uuid
+import time
 from typing import Any, ClassVar
 
+import gevent
 from locust import FastHttpUser, constant, task
 
 from loadtests.outcome import outcome_of
+from loadtests.schedule import DueTimes, Schedule, Stage
 from loadtests.settings import LoadSettings
+from loadtests.sink import sink
 
 LEDGER_CONTEXT_KEY = "chaoscheck"
 """Key of the request context under which a user hands its ledger fields to the recorder."""
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-"""Identifies this load process in the ledger."""
-
-_KEY_PREFIX = uuid.uuid4().hex[:8]
-_sequence = itertools.count()
 _ERROR_TEXT_LIMIT = 200
+BACKOFF_BASE_S = 0.05
+BACKOFF_CAP_S = 2.0
+IDLE_POLL_S = 0.25
 
 
 class CounterUser(FastHttpUser):
@@ -38,32 +42,86 @@ class CounterUser(FastHttpUser):
     abstract = True
     endpoint: ClassVar[str] = ""
     settings: ClassVar[LoadSettings | None] = None
+    schedule: ClassVar[Schedule | None] = None
+    """The tier's open-model schedule in this process (set by the plugin at test start)."""
     wait_time = constant(0)
 
     def on_start(self) -> None:
         self._rng = random.Random()
+        settings = self.settings
+        self._paced: Schedule | None = None
+        if settings is not None and settings.rate is None and settings.pacing:
+            due = DueTimes([Stage(None, 1.0 / settings.pacing)], phase=self._rng.random())
+            self._paced = Schedule(due, time.time_ns(), settings.max_lag)
 
     @task
     def operate(self) -> None:
         settings = self.settings
-        assert settings is not None, "the chaoscheck plugin sets CounterUser.settings at init"
+        assert settings is not None, "the chaoscheck plugin sets CounterUser.settings at test start"
+        schedule = self.schedule if settings.rate is not None else self._paced
+        intended: int | None = None
+        if schedule is not None:
+            intended = self._next_due(schedule, settings.counter)
+            if intended is None:
+                return
         if self._rng.random() < settings.increment_share:
-            self.increment(settings.counter)
+            self.increment(settings, intended)
         else:
-            self.read(settings.counter)
+            self.read(settings.counter, intended)
 
-    def increment(self, counter: str) -> None:
-        key = f"{counter}:{_KEY_PREFIX}.{next(_sequence)}"
-        self._exchange(
-            "POST", f"/counters/{counter}/increment", "increment", counter, key, {"Idempotency-Key": key}
-        )
+    def _next_due(self, schedule: Schedule, counter: str) -> int | None:
+        """Wait for this user's next due operation; record those already too late as omitted."""
+        while True:
+            due = schedule.claim()
+            if due is None:
+                gevent.sleep(IDLE_POLL_S)
+                return None
+            now = time.time_ns()
+            if due > now:
+                gevent.sleep((due - now) / 1e9)
+                return due
+            if now - due <= schedule.max_lag_ns:
+                return due
+            lag_ms = (now - due) / 1e6
+            error = f"omitted: {lag_ms:.0f} ms behind schedule, every user was busy"
+            sink.append(
+                (None, "omitted", self.endpoint, counter, now, now, 0, "fail", None, error, None, sink.worker,
+                 due, 0, None),
+                "omitted",
+            )  # fmt: skip
 
-    def read(self, counter: str) -> None:
-        self._exchange("GET", f"/counters/{counter}", "read", counter, None, None)
+    def increment(self, settings: LoadSettings, intended: int | None) -> None:
+        counter = settings.counter
+        key = f"{counter}:{sink.key_prefix}.{next(sink.sequence)}"
+        path = f"/counters/{counter}/increment"
+        for attempt in range(settings.retries + 1):
+            if attempt:
+                backoff = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_CAP_S) * self._rng.uniform(
+                    0.5, 1.5
+                )
+                gevent.sleep(backoff)
+                intended = time.time_ns()
+            outcome = self._exchange("POST", path, "increment", counter, key, intended, attempt)
+            if outcome != "info":
+                return
+
+    def read(self, counter: str, intended: int | None) -> None:
+        self._exchange("GET", f"/counters/{counter}", "read", counter, None, intended, 0)
 
     def _exchange(
-        self, method: str, path: str, kind: str, counter: str, key: str | None, headers: dict | None
-    ) -> None:
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        counter: str,
+        key: str | None,
+        intended: int | None,
+        attempt: int,
+    ) -> str:
+        trace_id = f"1-{int(time.time()):08x}-{self._rng.getrandbits(96):024x}"
+        headers = {"X-Amzn-Trace-Id": f"Root={trace_id};Sampled=1"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         with self.client.request(
             method, path, headers=headers, name=f"{self.endpoint} {kind}", catch_response=True
         ) as resp:
@@ -71,12 +129,14 @@ class CounterUser(FastHttpUser):
             error_obj: BaseException | None = getattr(resp, "error", None) if status == 0 else None
             outcome = outcome_of(status, error_obj)
             value, served_by, error = _read_response(resp, status, error_obj)
-            fields = (key, kind, self.endpoint, counter, status, outcome, value, error, served_by)
+            fields = (key, kind, self.endpoint, counter, status, outcome, value, error, served_by,
+                      intended, attempt, trace_id)  # fmt: skip
             resp.request_meta["context"] = {LEDGER_CONTEXT_KEY: fields}
             if outcome == "ok" and value is not None:
                 resp.success()
             else:
                 resp.failure(error or f"{status} without a counter value")
+        return outcome
 
 
 class FleetUser(CounterUser):
@@ -91,6 +151,9 @@ class LambdaUser(CounterUser):
 
     abstract = False
     endpoint = "lambda"
+
+
+USER_CLASSES: dict[str, type[CounterUser]] = {"fleet": FleetUser, "lambda": LambdaUser}
 
 
 def _read_response(resp: Any, status: int, error_obj: BaseException | None) -> tuple:
