@@ -151,16 +151,33 @@ def load_rows(ops: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def omitted_rows(ops: pd.DataFrame) -> pd.DataFrame:
+    """Operations the open model scheduled but could not send, sorted by when they were due."""
+    rows = ops.loc[ops["kind"] == "omitted", ["endpoint", "start_ns"]].copy()
+    due = ops.loc[rows.index, "intended_ns"] if "intended_ns" in ops.columns else rows["start_ns"]
+    rows["due_ns"] = due.fillna(rows["start_ns"]).astype("int64")
+    return rows.sort_values("due_ns", kind="stable").reset_index(drop=True)
+
+
 def phase_stats(ops: pd.DataFrame, phases: list[Phase], load_started_ns: int) -> list[dict]:
-    """Request statistics of each phase, overall and per endpoint (JSON-ready dicts, phase order)."""
+    """Request statistics of each phase, overall and per endpoint (JSON-ready dicts, phase order).
+
+    Omitted operations (open model) belong to the phase in which they were due; they are not
+    requests, but they count as bad events in ``error_rate`` (see ``request_stats``).
+    """
     rows = load_rows(ops)
+    omitted = omitted_rows(ops)
     endpoints = sorted(set(ops["endpoint"].unique()))
     starts = rows["start_ns"].to_numpy()
+    dues = omitted["due_ns"].to_numpy()
     out = []
     for phase in phases:
         lo = int(np.searchsorted(starts, phase.start_ns, side="left"))
         hi = int(np.searchsorted(starts, phase.end_ns, side="left"))
         part = rows.iloc[lo:hi]
+        o_lo = int(np.searchsorted(dues, phase.start_ns, side="left"))
+        o_hi = int(np.searchsorted(dues, phase.end_ns, side="left"))
+        missed = omitted["endpoint"].iloc[o_lo:o_hi].value_counts()
         duration_s = (phase.end_ns - phase.start_ns) / 1e9
         record = {
             "name": phase.name,
@@ -172,30 +189,37 @@ def phase_stats(ops: pd.DataFrame, phases: list[Phase], load_started_ns: int) ->
             "end_ns": phase.end_ns,
             "start_s": native((phase.start_ns - load_started_ns) / 1e9),
             "duration_s": native(duration_s),
-            **request_stats(part, duration_s),
+            **request_stats(part, duration_s, int(missed.sum())),
         }
         by_endpoint = dict(tuple(part.groupby("endpoint", sort=True)))
         record["endpoints"] = {
-            name: request_stats(by_endpoint.get(name, part.iloc[0:0]), duration_s) for name in endpoints
+            name: request_stats(by_endpoint.get(name, part.iloc[0:0]), duration_s, int(missed.get(name, 0)))
+            for name in endpoints
         }
         out.append(record)
     return out
 
 
-def request_stats(rows: pd.DataFrame, duration_s: float) -> dict:
-    """requests, ok/fail/info, rps, ok_rps, error_rate, p50/p95/p99/max ms, statuses of ``rows``."""
+def request_stats(rows: pd.DataFrame, duration_s: float, omitted: int = 0) -> dict:
+    """requests, ok/fail/info, omitted, rps, ok_rps, error_rate, p50/p95/p99/max ms, statuses of ``rows``.
+
+    ``error_rate`` is the share of bad events among all events: requests that were not ok, plus
+    operations that were due but never sent (``omitted``, open model), over requests + omitted.
+    """
     n = len(rows)
     outcomes = rows["outcome"].value_counts()
     ok = int(outcomes.get(OK, 0))
     latency = rows["latency_ms"].to_numpy()
+    events = n + omitted
     stats = {
         "requests": n,
         "ok": ok,
         "fail": int(outcomes.get(FAIL, 0)),
         "info": int(outcomes.get(INFO, 0)),
+        "omitted": omitted,
         "rps": native(n / duration_s) if duration_s > 0 else None,
         "ok_rps": native(ok / duration_s) if duration_s > 0 else None,
-        "error_rate": native((n - ok) / n, RATE_DIGITS) if n else None,
+        "error_rate": native((events - ok) / events, RATE_DIGITS) if events else None,
     }
     for name, value in percentiles(latency, PERCENTILES).items():
         stats[f"{name}_ms"] = native(value)

@@ -147,3 +147,21 @@ def test_journal_frame_keeps_the_fields_phases_need(tmp_path):
         2.5,
         1,
     )
+
+
+def test_omitted_operations_are_bad_events_of_the_phase_they_were_due_in(tmp_path):
+    from history import op
+
+    def omitted(due_ms: float, dropped_ms: float, endpoint: str = "fleet") -> dict:
+        row = op("omitted", None, dropped_ms, dropped_ms, "fail", endpoint=endpoint, served_by=None)
+        return {**row, "intended_ns": ns(due_ms)}
+
+    ops = [inc(f"k{i}", 100 * i, 100 * i + 1) for i in range(8)]  # 8 ok requests, all in the baseline
+    ops += [omitted(4_990, 5_400), omitted(4_995, 5_500, "lambda"), omitted(6_000, 6_100)]
+    run = load(tmp_path, ops, load_ms=(0, 10_000), faults=[inject(0, 5_000, 2.0)])
+    baseline, fault, _ = phase_stats(
+        run.ops, phases_from_journal(fault_windows(run.faults), ns(0), ns(10_000)), ns(0)
+    )
+    assert (baseline["requests"], baseline["omitted"], baseline["error_rate"]) == (8, 2, 0.2)
+    assert baseline["endpoints"]["fleet"]["omitted"] == 1 and baseline["endpoints"]["lambda"]["omitted"] == 1
+    assert (fault["requests"], fault["omitted"], fault["error_rate"]) == (0, 1, 1.0)
