@@ -21,17 +21,25 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}:final"
 
 
 def read_final(
-    endpoints: dict[str, str], counter: str, attempts: int = 10, timeout: float = 5.0
+    endpoints: dict[str, str], counter: str, attempts: int = 10, timeout: float = 5.0, budget_s: float = 15.0
 ) -> list[Row]:
-    """Read ``counter`` through every endpoint until one attempt per endpoint answers 200."""
+    """Read ``counter`` through every endpoint until one attempt per endpoint answers 200.
+
+    Bounded per endpoint by ``attempts`` and by ``budget_s`` seconds, so a target that hangs costs
+    a run seconds, not minutes.
+    """
     rows: list[Row] = []
     for endpoint, url in endpoints.items():
+        deadline = time.monotonic() + budget_s
         for attempt in range(attempts):
-            row = _read_once(endpoint, url, counter, timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            row = _read_once(endpoint, url, counter, min(timeout, remaining))
             rows.append(row)
             if row[7] == "ok":
                 break
-            time.sleep(min(0.2 * (attempt + 1), 1.0))
+            time.sleep(min(0.2 * (attempt + 1), 1.0, max(0.0, deadline - time.monotonic())))
     return rows
 
 

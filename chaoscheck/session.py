@@ -119,7 +119,8 @@ class RunSession:
             self.log(f"warning: requests still in flight after {QUIET_TIMEOUT_S:.0f} s; reading anyway")
         ops_path = self.run_dir / runformat.OPS
         if ops_path.exists():
-            append_rows(ops_path, read_final(self.meta.get("endpoints", {}), self.counter))
+            timeout = self.scenario.load.timeout
+            append_rows(ops_path, read_final(self.meta.get("endpoints", {}), self.counter, timeout=timeout))
         else:
             self.log(f"warning: no {runformat.OPS} was written; see {self.run_dir / runformat.LOCUST_LOG}")
         server_ops = self.target.server_ops(self.counter)

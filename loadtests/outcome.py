@@ -43,5 +43,6 @@ def _refused(error: BaseException) -> bool:
             return True
         if isinstance(current, OSError) and current.errno == errno.ECONNREFUSED:
             return True
-        current = current.__cause__ or current.__context__
+        # geventhttpclient wraps the error it gave up on as ``original``
+        current = getattr(current, "original", None) or current.__cause__ or current.__context__
     return False

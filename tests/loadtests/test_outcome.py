@@ -48,6 +48,12 @@ def test_refusal_wrapped_by_a_client_library_is_still_found() -> None:
         assert outcome_of(0, outer) == "fail"
 
 
+def test_refusal_kept_as_the_original_error_is_found() -> None:
+    from geventhttpclient.useragent import RetriesExceeded
+
+    assert outcome_of(0, RetriesExceeded("http://127.0.0.1:1/", 0, original=_refused_error())) == "fail"
+
+
 @pytest.mark.parametrize("error", [TimeoutError("timed out"), ConnectionResetError(104, "reset"), None])
 def test_no_response_without_refusal_is_unknown(error: BaseException | None) -> None:
     assert outcome_of(0, error) == "info"
