@@ -13,7 +13,10 @@ from counter.local.config import StackConfig
 from counter.sqlite_store import SQLiteStore
 
 FAST = StackConfig.model_validate(
-    {"fleet": {"desired": 2, "health_interval": 0.2, "boot_delay": 0.3}, "lambda": {"reserved_concurrency": 8}}
+    {
+        "fleet": {"desired": 2, "health_interval": 0.2, "boot_delay": 0.3},
+        "lambda": {"reserved_concurrency": 8},
+    }
 )
 
 

@@ -34,7 +34,7 @@ def test_operations_leave_on_schedule(tmp_path: Path) -> None:
         "name: open\nload: {users: 10, duration: 4s, rate: 200, endpoints: {fleet: 1, lambda: 0}}\n"
     )
     with LocalStack.start(ONE_INSTANCE, db_path=tmp_path / "db.sqlite") as stack:
-        done, counted = run_locust(tmp_path / "run", scenario, {"fleet": stack.fleet_url}, users=10)
+        _, counted = run_locust(tmp_path / "run", scenario, {"fleet": stack.fleet_url}, users=10)
     ops = pd.read_parquet(tmp_path / "run" / "ops.parquet")
     sent = ops[ops.kind != "omitted"]
     assert len(sent) == counted
