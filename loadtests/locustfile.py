@@ -6,6 +6,7 @@
 options and its ledger recorder on Locust's events; the two user classes are the tiers.
 """
 
+import chaoscheck.webui.plugin  # noqa: F401  (first: its test_start sets the run's options, see its docstring)
 import loadtests.plugin  # noqa: F401  (registers the event listeners)
 from loadtests.users import FleetUser, LambdaUser
 
