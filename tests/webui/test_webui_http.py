@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from webui_helpers import RESERVED, LocustUI, require_load_plugin, reserved_concurrency, wait_for
+from webui_helpers import RESERVED, LocustUI, free_port, require_load_plugin, reserved_concurrency, wait_for
 
 from chaoscheck.locust_process import LOCUSTFILE
 
@@ -180,7 +180,7 @@ def test_a_test_from_the_web_ui_is_a_whole_run_with_faults_by_hand(
     second = ui.wait_run(lambda r: r["id"] != run["id"] and r["counts"]["ok"] > 0, 15, "a second run")
     assert second["status"] == "running" and all(row["fault"] == 0 for row in second["timeline"])
     ui.post_form("/stop", {})
-    second = ui.wait_run(lambda r: r["status"] != "running", 60, "the second run to be finished")
+    second = ui.wait_run(lambda r: r["status"] in ("finished", "failed"), 60, "the second run to be finished")
     state = ui.state()
     assert state["previous"][0]["id"] == run["id"] and state["previous"][0]["report"] == run["report"]
     assert sorted(p.name for p in (workdir / "runs").iterdir() if p.is_dir()) == sorted(
@@ -245,3 +245,24 @@ def test_with_run_dir_given_the_orchestrator_owns_the_run(webui_stack, workdir) 
     assert (given / "ops.parquet").is_file(), done.stderr[-3000:]
     assert set(os.listdir(given)) == {"ops.parquet", "load.json"}
     assert not (workdir / "runs").exists()
+
+
+def test_with_processes_the_master_runs_the_session_and_the_workers_load(
+    webui_stack, workdir, start_locust
+) -> None:
+    """Locust sends the master's options (run directory, counter, URLs) to the workers."""
+    require_load_plugin()
+    # A port of its own: workers of another Locust on this machine must not join this master.
+    port = str(free_port())
+    master = ["--processes", "2", "--master-bind-port", port, "--master-port", port]
+    ui: LocustUI = start_locust(*master, "--scenario", "small.yaml", *local_args(webui_stack))
+    form = {"scenario": "small.yaml", "target": "local", "stack_state": str(webui_stack.state_file)}
+    wait_for(lambda: ui.get("/worker-count").json()["worker_count"] == 2, 30, "two workers")
+    assert ui.swarm(**form).json()["success"] is True
+    ui.wait_run(lambda r: len(r["timeline"]) == 2 and r["counts"]["ok"] > 0, 15, "load and the throttle")
+    ui.post_form("/stop", {})
+    run = ui.wait_run(lambda r: r["status"] in ("finished", "failed"), 90, "the run to be finished")
+    assert run["status"] == "finished" and run["verdict"] == "pass", run
+    ops = pd.read_parquet(workdir / "runs" / run["id"] / "ops.parquet")
+    assert ops.loc[ops.kind != "final", "worker"].nunique() == 2
+    assert set(ops.counter) == {run["counter"]}

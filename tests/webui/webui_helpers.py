@@ -43,6 +43,9 @@ faults:
   - {at: 1s, action: throttle-lambda, reserved_concurrency: 0, duration: 1s}
 """
 
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Straight to 127.0.0.1, whatever proxy the environment names."""
+
 CONTRACT = ("wait_ledger_closed", "live_counts")
 """What the web UI calls in ``loadtests.plugin`` (docs/webui.md, "Contract with the load plugin")."""
 
@@ -127,7 +130,7 @@ class LocustUI:
     ) -> Answer:
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=15) as resp:
+            with NO_PROXY.open(req, timeout=15) as resp:
                 return Answer(resp.status, resp.headers, resp.read())
         except urllib.error.HTTPError as exc:
             return Answer(exc.code, exc.headers, exc.read())
