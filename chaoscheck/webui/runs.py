@@ -94,6 +94,9 @@ class Runs:
             self.choice(form).check()
         except (UserError, ScenarioError) as exc:
             return str(exc).splitlines()[0]
+        except Exception as exc:  # a bug, but the form still gets one line rather than a 500
+            log.exception("unexpected error while checking the run")
+            return f"unexpected error: {type(exc).__name__}: {str(exc).strip()[:200]}"
         text = (form.get("run_time") or "").strip()
         try:
             self._run_time = float(parse_timespan(text)) if text else None
@@ -112,24 +115,26 @@ class Runs:
             self.previous = [self.current, *self.previous][:KEEP_PREVIOUS]
             self.current = None
         options = environment.parsed_options
-        started_ns = time.time_ns()
+        choice = self.choice()
+        for name in ("run_dir", "counter", "fleet_url", "lambda_url"):
+            setattr(options, name, "")  # never the previous run's: no load without a run of its own
         try:
             run = WebRun.begin(
-                self.choice(),
-                started_ns,
+                choice,
+                time.time_ns(),
                 users=environment.runner.target_user_count or options.num_users,
                 spawn_rate=options.spawn_rate,
                 run_time=self._run_time,
                 log=lambda message: log.info("%s", message),
             )
-        except (UserError, ScenarioError, OSError) as exc:
-            self.last_error = str(exc).splitlines()[0]
+        except Exception as exc:
+            if not isinstance(exc, UserError | ScenarioError | OSError):
+                log.exception("unexpected error while starting the run")
+            self.last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.error("the run could not start: %s", self.last_error)
-            for name in ("run_dir", "fleet_url", "lambda_url"):
-                setattr(options, name, "")  # no load without a run
             if environment.web_ui is None:
                 raise SystemExit(2) from None
-            raise StopTest(self.last_error) from None
+            raise StopTest(self.last_error) from None  # Locust stops the test, the web UI stays
         self.last_error = None
         self.current = run
         for name, value in run.load_options().items():
@@ -145,9 +150,11 @@ class Runs:
         run = self.current
         if run is None or run.status != RUNNING:
             return
-        run.stop_faults()
-        run.status = FINISHING
-        self._finisher = gevent.spawn(self._finish, run, environment)
+        try:
+            run.stop_faults()
+        finally:
+            run.status = FINISHING
+            self._finisher = gevent.spawn(self._finish, run, environment)
 
     def on_quitting_first(self, environment: Any) -> None:
         """Locust quits (Ctrl-C, SIGTERM, end of a headless run): faults first, then stop the load."""
@@ -187,10 +194,13 @@ class Runs:
 
         timeout = float(environment.stop_timeout or 0) + LEDGER_GRACE_S
         wait_ledger_closed = getattr(plugin, "wait_ledger_closed", None)
-        if wait_ledger_closed is None:
-            log.error("loadtests.plugin has no wait_ledger_closed(); collecting without waiting")
-        elif not wait_ledger_closed(timeout):
-            log.warning("the ledger was not closed within %.0f s; collecting anyway", timeout)
+        try:
+            if wait_ledger_closed is None:
+                log.error("loadtests.plugin has no wait_ledger_closed(); collecting without waiting")
+            elif not wait_ledger_closed(timeout):
+                log.warning("the ledger was not closed within %.0f s; collecting anyway", timeout)
+        except Exception:
+            log.exception("waiting for the ledger failed; collecting anyway")
         try:
             run.finish()
         except Exception:

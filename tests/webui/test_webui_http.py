@@ -266,3 +266,22 @@ def test_with_processes_the_master_runs_the_session_and_the_workers_load(
     ops = pd.read_parquet(workdir / "runs" / run["id"] / "ops.parquet")
     assert ops.loc[ops.kind != "final", "worker"].nunique() == 2
     assert set(ops.counter) == {run["counter"]}
+
+
+def test_a_run_that_cannot_start_stops_the_test_and_the_web_ui_stays(
+    webui_stack, workdir, start_locust
+) -> None:
+    require_load_plugin()
+    (workdir / "taken").write_text("a file where the runs directory should be")
+    ui: LocustUI = start_locust(*local_args(webui_stack), "--runs-dir", "taken")
+    assert ui.swarm(target="local", stack_state=str(webui_stack.state_file)).json()["success"] is True
+
+    def stopped_with_error() -> dict | None:
+        state = ui.state()
+        return state if state["error"] and state["runner"] == "stopped" else None
+
+    state = wait_for(stopped_with_error, 15, "the test to be stopped with the reason")
+    assert "Not a directory" in state["error"] and state["run"] is None
+    assert ui.get("/stats/requests").json()["user_count"] == 0
+    assert list(workdir.rglob("ops.parquet")) == []  # no load without a run
+    assert ui.get("/").status == 200
