@@ -22,7 +22,8 @@ from typing import Any
 
 import gevent
 from locust.exception import StopTest
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.rpc import Message
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.util.timespan import parse_timespan
 
 from chaos.scenario import ScenarioError
@@ -51,6 +52,7 @@ class Runs:
         self.last_error: str | None = None
         self._finisher: gevent.Greenlet | None = None
         self._run_time: float | None = None
+        self._workers: set[str] = set()
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -115,6 +117,8 @@ class Runs:
             self.previous = [self.current, *self.previous][:KEEP_PREVIOUS]
             self.current = None
         options = environment.parsed_options
+        if isinstance(environment.runner, MasterRunner):
+            self._workers |= set(environment.runner.clients.keys())
         choice = self.choice()
         for name in ("run_dir", "counter", "fleet_url", "lambda_url"):
             setattr(options, name, "")  # never the previous run's: no load without a run of its own
@@ -158,6 +162,7 @@ class Runs:
 
     def on_quitting_first(self, environment: Any) -> None:
         """Locust quits (Ctrl-C, SIGTERM, end of a headless run): faults first, then stop the load."""
+        self._quit_resting_workers(environment.runner)
         run = self.current
         if run is None or run.status != RUNNING:
             return
@@ -168,6 +173,14 @@ class Runs:
             environment.runner.stop()
             if run.status == RUNNING:  # the runner thought it had nothing to stop
                 self.on_test_stop(environment)
+
+    def _quit_resting_workers(self, runner: Any) -> None:
+        """A worker that stopped a test rejoins the master only ``--stop-timeout`` later, and the master
+        quits only the workers it lists: one quitting in between would be left running. Tell it too."""
+        if not isinstance(runner, MasterRunner):
+            return
+        for worker in sorted(self._workers - set(runner.clients.keys())):
+            runner.server.send_to_client(Message("quit", None, worker))
 
     def on_quitting_last(self, environment: Any) -> None:
         """After the load plugin's own quitting: let the run's report be written before the exit."""

@@ -266,6 +266,8 @@ def test_with_processes_the_master_runs_the_session_and_the_workers_load(
     ops = pd.read_parquet(workdir / "runs" / run["id"] / "ops.parquet")
     assert ops.loc[ops.kind != "final", "worker"].nunique() == 2
     assert set(ops.counter) == {run["counter"]}
+    ui.stop()  # at once: the workers have not rejoined the master yet (--stop-timeout)
+    assert ui.left_behind == 0, "workers were left running after Locust quit"
 
 
 def test_a_run_that_cannot_start_stops_the_test_and_the_web_ui_stays(

@@ -8,6 +8,7 @@ it started, by its own pid.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import signal
@@ -170,7 +171,10 @@ class LocustUI:
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 
-    def stop(self) -> None:
+    def stop(self, group_grace: float = 10.0) -> None:
+        """Quit Locust (SIGTERM) and wait for it. Then give the rest of the process group it was started
+        in (its workers, with ``--processes``) ``group_grace`` seconds to exit; ``left_behind`` counts
+        those still alive then, which are killed."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -178,7 +182,20 @@ class LocustUI:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        group = self.proc.pid  # start_new_session: the group's id is Locust's pid
+        deadline = time.monotonic() + group_grace
+        while self._group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.left_behind = len(self._group_alive(group))
+        if self.left_behind:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         self._log.close()
+
+    @staticmethod
+    def _group_alive(group: int) -> list[str]:
+        listed = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)], capture_output=True, text=True)
+        return [line.split()[0] for line in listed.stdout.splitlines() if line.split()[1:2] != ["Z"]]
 
 
 def reserved_concurrency(stack: LocalStack) -> int | None:
