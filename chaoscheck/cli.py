@@ -173,8 +173,8 @@ def stack_up(
         _fail(str(exc).splitlines()[0])
     out.print(f"fleet:  {stack.fleet_url}\nlambda: {stack.lambda_url}", markup=False)
     out.print(
-        "load it: locust -f loadtests/locustfile.py "
-        f"--fleet-url {stack.fleet_url} --lambda-url {stack.lambda_url}",
+        "load it from Locust's web UI: locust -f loadtests/locustfile.py --web-host 127.0.0.1 "
+        f"--target local --stack-state {state_file} [--scenario FILE]",
         markup=False,
         soft_wrap=True,
     )
