@@ -144,10 +144,24 @@ def phases_from_journal(windows: list[FaultWindow], load_started_ns: int, load_e
 
 
 def load_rows(ops: pd.DataFrame) -> pd.DataFrame:
-    """The load's requests (increment and read rows) sorted by start, with ``latency_ms``."""
-    rows = ops.loc[ops["kind"].isin(LOAD_KINDS), ["start_ns", "end_ns", "endpoint", "outcome", "status"]]
+    """The load's requests (increment and read rows) sorted by start, with ``latency_ms``.
+
+    ``corrected_ms`` measures from when the operation was due (``intended_ns``, open model or
+    pacing) instead of when it was sent, so a stall that delayed sending shows in the latency
+    (coordinated omission, after wrk2); it is NaN for rows that were not scheduled.
+    """
+    columns = ["start_ns", "end_ns", "endpoint", "outcome", "status"]
+    if "intended_ns" in ops.columns:
+        columns.append("intended_ns")
+    rows = ops.loc[ops["kind"].isin(LOAD_KINDS), columns]
     rows = rows.sort_values("start_ns", kind="stable").reset_index(drop=True)
-    rows["latency_ms"] = (rows["end_ns"].to_numpy() - rows["start_ns"].to_numpy()) / 1e6
+    end = rows["end_ns"].to_numpy()
+    rows["latency_ms"] = (end - rows["start_ns"].to_numpy()) / 1e6
+    if "intended_ns" in rows.columns:
+        intended = rows["intended_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        rows["corrected_ms"] = (end - intended) / 1e6
+    else:
+        rows["corrected_ms"] = np.nan
     return rows
 
 
@@ -224,6 +238,15 @@ def request_stats(rows: pd.DataFrame, duration_s: float, omitted: int = 0) -> di
     for name, value in percentiles(latency, PERCENTILES).items():
         stats[f"{name}_ms"] = native(value)
     stats["max_ms"] = native(latency.max()) if n else None
+    corrected = rows["corrected_ms"].to_numpy()
+    corrected = corrected[~np.isnan(corrected)]
+    if len(corrected):
+        # latency from when each scheduled operation was due, beside the raw figures above
+        stats["corrected"] = {
+            f"{name}_ms": native(value) for name, value in percentiles(corrected, PERCENTILES).items()
+        }
+        stats["corrected"]["max_ms"] = native(corrected.max())
+        stats["corrected"]["requests"] = len(corrected)
     statuses = rows["status"].value_counts()
     stats["statuses"] = {str(int(code)): int(count) for code, count in sorted(statuses.items())}
     return stats

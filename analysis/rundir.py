@@ -231,8 +231,12 @@ def _check_slo(slo: Any) -> dict[str, dict[str, float]]:
 # -- parquet tables --------------------------------------------------------------------------------
 
 
+OPS_ADDED_COLUMNS: dict[str, Any] = {"intended_ns": None, "attempt": 0, "trace_id": None}
+"""Ledger columns added after the first run format, with the value a ledger without them means."""
+
+
 def _read_ops(path: Path) -> pd.DataFrame:
-    ops = _read_table(path, rf.OPS_SCHEMA)
+    ops = _read_table(path, rf.OPS_SCHEMA, defaults=OPS_ADDED_COLUMNS)
     for column, allowed in (("kind", rf.KINDS), ("outcome", rf.OUTCOMES)):
         bad = ~ops[column].isin(allowed)
         if bad.any():
@@ -250,8 +254,12 @@ def _read_ops(path: Path) -> pd.DataFrame:
     return ops
 
 
-def _read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
-    """Read a parquet file, keep the schema's columns, cast to the schema's types, check nulls."""
+def _read_table(path: Path, schema: pa.Schema, defaults: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Read a parquet file, keep the schema's columns, cast to the schema's types, check nulls.
+
+    A column named in ``defaults`` may be absent (older run directories); it is then filled with
+    its default value.
+    """
     if not path.exists():
         raise RunFormatError(f"{path.name}: missing (expected a Parquet file in the run directory)")
     try:
@@ -262,8 +270,11 @@ def _read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     for spec in schema:
         if spec.name not in table.column_names:
-            raise RunFormatError(f"{path.name}: missing column {spec.name!r} (expected {spec.type})")
-        column = table.column(spec.name)
+            if defaults is None or spec.name not in defaults:
+                raise RunFormatError(f"{path.name}: missing column {spec.name!r} (expected {spec.type})")
+            column = pa.array([defaults[spec.name]] * table.num_rows, type=spec.type)
+        else:
+            column = table.column(spec.name)
         if column.type != spec.type:
             try:
                 column = column.cast(spec.type)

@@ -169,4 +169,4 @@ def _fault_record(window, load_started_ns: int) -> dict:
 
 
 def _empty_rows() -> pd.DataFrame:
-    return pd.DataFrame({"outcome": [], "latency_ms": [], "status": []})
+    return pd.DataFrame({"outcome": [], "latency_ms": [], "corrected_ms": [], "status": []})

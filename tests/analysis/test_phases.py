@@ -165,3 +165,25 @@ def test_omitted_operations_are_bad_events_of_the_phase_they_were_due_in(tmp_pat
     assert (baseline["requests"], baseline["omitted"], baseline["error_rate"]) == (8, 2, 0.2)
     assert baseline["endpoints"]["fleet"]["omitted"] == 1 and baseline["endpoints"]["lambda"]["omitted"] == 1
     assert (fault["requests"], fault["omitted"], fault["error_rate"]) == (0, 1, 1.0)
+
+
+def test_corrected_latency_counts_from_when_the_operation_was_due(tmp_path):
+    # ten operations due every 100 ms; the last five were sent 500 ms late (the generator stalled)
+    ops = []
+    for i in range(10):
+        due = 100 * i
+        sent = due + (500 if i >= 5 else 0)
+        ops.append({**inc(f"k{i}", sent, sent + 2), "intended_ns": ns(due)})
+    ops.append(inc("unscheduled", 50, 51))  # a closed-loop row: no due time, raw latency only
+    run = load(tmp_path, ops, load_ms=(0, 10_000))
+    (phase,) = phase_stats(run.ops, phases_from_journal([], ns(0), ns(10_000)), ns(0))
+    assert phase["max_ms"] == 2.0, "raw latency hides the stall"
+    assert phase["corrected"]["requests"] == 10
+    assert phase["corrected"]["max_ms"] == 502.0
+    assert phase["corrected"]["p50_ms"] == 2.0 and phase["corrected"]["p99_ms"] == 502.0
+
+
+def test_no_corrected_figures_without_due_times(tmp_path):
+    run = load(tmp_path, [inc("a", 1, 2)], load_ms=(0, 10_000))
+    (phase,) = phase_stats(run.ops, phases_from_journal([], ns(0), ns(10_000)), ns(0))
+    assert "corrected" not in phase

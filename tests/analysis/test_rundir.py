@@ -185,3 +185,17 @@ def test_server_ledger_keeps_this_runs_counter(tmp_path):
 
 def test_not_a_directory(tmp_path):
     assert "not a run directory" in error_of(tmp_path / "nowhere")
+
+
+def test_a_ledger_from_before_the_open_model_still_reads(tmp_path):
+    import pyarrow.parquet as pq
+    from history import inc, write_run
+
+    from analysis.rundir import load_run
+
+    run_dir = write_run(tmp_path, [inc("a", 1, 2, value=1)])
+    table = pq.read_table(run_dir / "ops.parquet").drop_columns(["intended_ns", "attempt", "trace_id"])
+    pq.write_table(table, run_dir / "ops.parquet")
+    ops = load_run(run_dir).ops
+    assert ops["attempt"].tolist() == [0]
+    assert ops["intended_ns"].isna().all() and ops["trace_id"].isna().all()
