@@ -42,6 +42,7 @@ from loadgen_common import (
     REPO,
     InstanceServer,
     Window,
+    increments_only,
     locust_command,
     machine,
     measure_window,
@@ -115,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="generator-ceiling-") as tmp:
         work = Path(tmp)
         (work / "unique_keys.lua").write_text(WRK_SCRIPT)
-        load = {
-            "users": args.connections,
-            "duration": f"{args.warmup + args.duration:g}s",
-            "mix": {"increment": 1, "read": 0},
-            "endpoints": {"fleet": 1, "lambda": 0},
-            "timeout": "5s",
-        }
+        load = increments_only(args.connections, args.warmup + args.duration)
         scenario = write_scenario(work / "scenario.yaml", "generator-ceiling", load)
         for target in targets:
             with _target(target, work) as (url, pids):

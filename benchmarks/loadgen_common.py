@@ -33,6 +33,17 @@ def locust_executable() -> str:
     return str(Path(sys.executable).with_name("locust"))
 
 
+def increments_only(users: int, duration_s: float) -> dict[str, Any]:
+    """A closed-loop load of increments to the fleet endpoint only, for throughput benchmarks."""
+    return {
+        "users": users,
+        "duration": f"{duration_s:g}s",
+        "mix": {"increment": 1, "read": 0},
+        "endpoints": {"fleet": 1, "lambda": 0},
+        "timeout": "5s",
+    }
+
+
 def write_scenario(path: Path, name: str, load: dict[str, Any]) -> Path:
     """A scenario file whose ``load`` section the chaoscheck plugin reads (``--scenario``)."""
     document = {"version": 1, "name": name, "description": f"benchmark: {name}", "load": load}

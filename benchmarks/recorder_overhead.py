@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from loadgen_common import (
     REPO,
     InstanceServer,
+    increments_only,
     locust_command,
     machine,
     measure_window,
@@ -72,13 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     discarded = 0
     with tempfile.TemporaryDirectory(prefix="recorder-overhead-") as tmp:
         work = Path(tmp)
-        load = {
-            "users": args.users,
-            "duration": f"{args.duration:g}s",
-            "mix": {"increment": 1, "read": 0},
-            "endpoints": {"fleet": 1, "lambda": 0},
-            "timeout": "5s",
-        }
+        load = increments_only(args.users, args.duration)
         scenario = write_scenario(work / "scenario.yaml", "recorder-overhead", load)
         with InstanceServer(work / "counter.db", work / "instance.log") as server:
             print(

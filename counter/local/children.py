@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 SIGNALS = {"KILL": signal.SIGKILL, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT, "TERM": signal.SIGTERM}
 
 
+def signal_by_name(name: str) -> signal.Signals:
+    """The signal a fault names (KILL, STOP, CONT, TERM); ValueError for any other."""
+    sig = SIGNALS.get(name.upper())
+    if sig is None:
+        raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {name!r}")
+    return sig
+
+
 def spawn_python(
     module: str,
     args: Sequence[str] = (),

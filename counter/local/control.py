@@ -85,9 +85,9 @@ class ControlApi:
             ("lambda", "concurrency"): {"PUT": lambda: self._concurrency(request)},
         }
         if len(parts) == 4 and parts[0] == "fleet" and parts[1] == "instances" and parts[3] == "signal":
-            methods = {"POST": lambda: self._signal_instance(parts[2], request)}
+            methods = {"POST": lambda: self._signal("instance", self.group.signal, parts[2], request)}
         elif len(parts) == 4 and parts[0] == "lambda" and parts[1] == "environments" and parts[3] == "signal":
-            methods = {"POST": lambda: self._signal_environment(parts[2], request)}
+            methods = {"POST": lambda: self._signal("environment", self.pool.signal, parts[2], request)}
         else:
             methods = routes.get(tuple(parts), {})
         if not methods:
@@ -153,29 +153,20 @@ class ControlApi:
             raise ApiError(400, str(exc)) from None
         return 200, {"reserved_concurrency": value, "previous": previous}
 
-    def _signal_instance(self, instance_id: str, request: Request) -> tuple[int, Any]:
+    def _signal(
+        self, noun: str, send: Callable[[str, str], Any], target_id: str, request: Request
+    ) -> tuple[int, Any]:
+        """Signal an instance (``group.signal``) or an environment (``pool.signal``)."""
         name = _signal_name(request)
         try:
-            inst = self.group.signal(instance_id, name)
+            target = send(target_id, name)
         except KeyError:
-            raise ApiError(404, f"no instance {instance_id}") from None
+            raise ApiError(404, f"no {noun} {target_id}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         except ProcessLookupError as exc:
             raise ApiError(409, str(exc)) from None
-        return 200, {"id": inst.id, "pid": inst.pid, "signal": name.upper()}
-
-    def _signal_environment(self, environment_id: str, request: Request) -> tuple[int, Any]:
-        name = _signal_name(request)
-        try:
-            env = self.pool.signal(environment_id, name)
-        except KeyError:
-            raise ApiError(404, f"no environment {environment_id}") from None
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
-        except ProcessLookupError as exc:
-            raise ApiError(409, str(exc)) from None
-        return 200, {"id": env.id, "pid": env.pid, "signal": name.upper()}
+        return 200, {"id": target.id, "pid": target.pid, "signal": name.upper()}
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import socket
 import time
 from typing import Any
 
-from counter.local.children import SIGNALS, Reaper, spawn_python
+from counter.local.children import SIGNALS, Reaper, signal_by_name, spawn_python
 from counter.local.config import FleetConfig
 from counter.local.upstream import UpstreamPool
 
@@ -257,9 +257,7 @@ class Group:
         inst = self.instances.get(instance_id)
         if inst is None:
             raise KeyError(instance_id)
-        sig = SIGNALS.get(signal_name.upper())
-        if sig is None:
-            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal_name!r}")
+        sig = signal_by_name(signal_name)
         if inst.pid is None or inst.state == TERMINATED or not self.reaper.signal(inst.pid, sig):
             raise ProcessLookupError(f"instance {instance_id} has no running process (state {inst.state})")
         log.info("signal %s sent to instance %s (pid %d)", signal_name.upper(), inst.id, inst.pid)

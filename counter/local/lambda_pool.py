@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any, Protocol
 
-from counter.local.children import SIGNALS, Reaper, spawn_python
+from counter.local.children import SIGNALS, Reaper, signal_by_name, spawn_python
 from counter.local.config import LambdaConfig
 from counter.local.framing import FrameBuffer, encode
 
@@ -307,9 +307,7 @@ class FunctionPool:
         env = self.environments.get(environment_id)
         if env is None:
             raise KeyError(environment_id)
-        sig = SIGNALS.get(signal_name.upper())
-        if sig is None:
-            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal_name!r}")
+        sig = signal_by_name(signal_name)
         if env.pid is None or not self.reaper.signal(env.pid, sig):
             raise ProcessLookupError(f"environment {environment_id} has no running process")
         return env

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from stack_helpers import call, endpoint_url
 
-from conftest import call, endpoint_url
 from counter.local.client import LocalStack
 
 TIERS = ["fleet", "lambda"]

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stack_helpers import Reply, call, process_running, stack_config, until
 
-from conftest import Reply, call, process_running, stack_config, until
 from counter.local.client import ControlError, LocalStack
 
 COLD_START = 0.6

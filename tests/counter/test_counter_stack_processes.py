@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from stack_helpers import FAST, call, process_running, stack_config, stack_pids, until
 
 from chaoscheck.runformat import TIMELINE_SCHEMA
-from conftest import FAST, call, process_running, stack_config, stack_pids, until
 from counter.local.client import ControlClient, ControlError, LocalStack, StackError
 
 REPO = Path(__file__).resolve().parents[2]
