@@ -33,12 +33,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def crash_all_environments(stack: LocalStack) -> None:
-    for env in stack.control.state()["lambda"]["environments"]:
-        try:
-            stack.control.signal_environment(env["id"], "KILL")
-        except ControlError as exc:
-            assert exc.status in (404, 409)  # it went away meanwhile
-    stack.control.wait_until(lambda s: not s["lambda"]["environments"], timeout=5)
+    """Kill every environment until none is left: one still starting (no process yet, 409) when
+    first seen is killed on a later pass, once its process exists."""
+
+    def none_left(state: dict) -> bool:
+        for env in state["lambda"]["environments"]:
+            try:
+                stack.control.signal_environment(env["id"], "KILL")
+            except ControlError as exc:
+                assert exc.status in (404, 409)  # gone meanwhile, or not started yet
+        return not state["lambda"]["environments"]
+
+    stack.control.wait_until(none_left, timeout=10, interval=0.2)
 
 
 @pytest.fixture(autouse=True)
