@@ -6,7 +6,8 @@ the fault in the scenario), ``event`` (``inject`` | ``rollback`` | ``abort``), `
 
 - ``inject``: ``window_s`` (the fault's duration, or its settling window when one-shot), ``undo`` (the
   state to restore, captured before the change; ``null`` when there is nothing to undo), ``at_s`` (the
-  scheduled offset from the start of the load) and ``backend``. It is written *before* the change is
+  scheduled offset from the start of the load), ``backend`` and ``backend_config`` (the backend's
+  ``descriptor()``: how to reach the target again, never a credential). It is written *before* the change is
   made (write-ahead), so a runner killed at any moment leaves what ``rollback_from_journal`` needs.
 - ``rollback``: ``result``, what the backend restored. Written after the undo succeeded.
 - ``abort``: ``error``, one line. The injection failed; a preceding ``inject`` line, if any, stays open
@@ -191,8 +192,13 @@ class Journal:
         undo: dict[str, Any] | None,
         at_s: float | None = None,
         backend: str | None = None,
+        backend_config: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Record, before the change, that a fault is about to be injected and how to undo it."""
+        """Record, before the change, that a fault is about to be injected and how to undo it.
+
+        ``backend_config`` is the backend's ``descriptor()``: how to reach the target again from this
+        line alone, for a rollback after the runner died.
+        """
         return self.write(
             INJECT,
             fault_id=fault_id,
@@ -203,6 +209,7 @@ class Journal:
             undo=undo,
             at_s=at_s,
             backend=backend,
+            backend_config=backend_config or {},
         )
 
     def rollback(

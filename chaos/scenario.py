@@ -252,7 +252,9 @@ class Fault(_Strict):
 
     def params(self) -> dict[str, Any]:
         """The action's parameters as plain data, defaults filled in (what the backend and journal get)."""
-        return self.model_dump(mode="json", include=set(get_action(self.action).params.model_fields))
+        return self.model_dump(
+            mode="json", include=set(get_action(self.action).params.model_fields), exclude_none=True
+        )
 
 
 @functools.cache
@@ -318,6 +320,53 @@ class SLO(_Strict):
     recovery: PhaseSLO | None = None
 
 
+class StopCondition(_Strict):
+    """A guard that aborts the run's faults: a live metric over a sliding window, or a CloudWatch alarm.
+
+    ``metric`` conditions are computed from the live ledger (every operation of the load); ``alarm``
+    conditions are polled on AWS only (the state ``ALARM`` breaches). Exactly one of the two is given.
+    """
+
+    metric: Literal["error_rate", "p99_ms"] | None = Field(
+        None, description="error_rate: share of failed or indeterminate operations; p99_ms: latency"
+    )
+    above: float | None = Field(None, ge=0, description="the run aborts when the metric goes above this")
+    window: PositiveDuration = Field(5.0, description="the sliding window the metric is computed over")
+    min_ops: int = Field(20, ge=1, description="fewer operations than this in the window never breach")
+    alarm: str | None = Field(None, min_length=1, description="a CloudWatch alarm name (AWS target only)")
+
+    @model_validator(mode="after")
+    def _metric_or_alarm(self) -> StopCondition:
+        if (self.metric is None) == (self.alarm is None):
+            raise rule_error(
+                "StopCondition",
+                [
+                    (
+                        ("metric",),
+                        "expected either metric (with above) or alarm, got "
+                        + ("both" if self.metric else "neither"),
+                        self.metric,
+                    )
+                ],
+            )
+        if self.metric is not None and self.above is None:
+            raise rule_error(
+                "StopCondition", [(("above",), f"expected a threshold for {self.metric}, got nothing", None)]
+            )
+        return self
+
+
+class Safety(_Strict):
+    """Limits that keep a scenario from doing more harm than it means to (see ``chaos.blast_radius``)."""
+
+    max_share: float = Field(
+        0.5, gt=0, le=1, description="most in-service instances of a group one fault may hit, as a share"
+    )
+    accounts: list[str] | None = Field(None, min_length=1, description="AWS account ids the run may touch")
+    regions: list[str] | None = Field(None, min_length=1, description="AWS regions the run may touch")
+    stop_conditions: list[StopCondition] = Field([], description="guards that abort the faults on breach")
+
+
 class Scenario(_Strict):
     """One experiment: the load, the stack, the faults and the SLOs it is judged by."""
 
@@ -331,6 +380,7 @@ class Scenario(_Strict):
     load: Load
     stack: StackConfig = StackConfig()
     faults: list[FaultEntry] = []
+    safety: Safety = Safety()
     slo: SLO = SLO()
 
     @field_validator("name")
@@ -399,6 +449,7 @@ class Scenario(_Strict):
             "load": self.load.model_dump(mode="python", by_alias=True),
             "stack": self.stack.model_dump(mode="python", by_alias=True),
             "faults": [_resolved_fault(fault) for fault in self.faults],
+            "safety": self.safety.model_dump(mode="python"),
             "slo": self.slo.model_dump(mode="python", by_alias=True),
         }
 

@@ -292,11 +292,13 @@ class FaultScheduler:
                 line = self._journal.write(
                     INJECT, fault_id=fault_id, action=action, target=injection.target, params=params,
                     **fields, backend=self._backend.name, manual=True,
+                    backend_config=self._backend.descriptor(),
                 )  # fmt: skip
             else:
                 line = self._journal.inject(
-                    fault_id, action, injection.target, params, **fields, backend=self._backend.name
-                )
+                    fault_id, action, injection.target, params, **fields, backend=self._backend.name,
+                    backend_config=self._backend.descriptor(),
+                )  # fmt: skip
         except Exception as exc:  # never change what could not be recorded first
             log.error(
                 "fault %s not injected: the journal could not be written: %s", fault_id, error_line(exc)

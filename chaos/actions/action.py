@@ -7,7 +7,8 @@ the same name. Keeping the definition free of any backend is what lets one scena
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,3 +40,5 @@ class Action:
     target_kind: str
     summary: str
     doc: str = ""
+    example: dict[str, Any] = field(default_factory=dict)
+    """Parameters of a typical use, valid for ``params`` (the docs and the tests use it)."""

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from chaos.actions.action import Action, ActionParams
 from chaos.actions.registry import register
+from chaos.actions.selection import TargetSelector
 
 
 class ThrottleLambdaParams(ActionParams):
@@ -20,6 +21,7 @@ class ThrottleLambdaParams(ActionParams):
     reserved_concurrency: int = Field(
         0, ge=0, description="concurrent executions allowed during the fault; 0 throttles every call"
     )
+    target: TargetSelector = Field(TargetSelector(), description="the function, by name or tags")
 
 
 THROTTLE_LAMBDA = register(
@@ -30,5 +32,6 @@ THROTTLE_LAMBDA = register(
         target_kind="lambda",
         summary="set the function's reserved concurrency for `duration`, then restore the previous value",
         doc=__doc__ or "",
+        example={"reserved_concurrency": 0},
     )
 )

@@ -56,6 +56,15 @@ class Backend(ABC):
     def rollback(self, action: str, injection: Injection) -> dict[str, Any]:
         """Restore ``injection.undo``; safe to repeat. Returns what was done, for the journal."""
 
+    def descriptor(self) -> dict[str, Any]:
+        """How to reach this backend's target again after a crash, as plain JSON-able data.
+
+        Written into every ``inject`` line of the journal (``backend_config``) so that ``chaoscheck
+        rollback RUN_DIR`` can rebuild the backend with ``chaos.backends.backend_for``. Never a
+        credential: names, regions, a profile name or a state file path only.
+        """
+        return {}
+
     def inject(self, action: str, params: dict[str, Any]) -> Injection:
         """Plan and apply in one call, for callers that keep no journal."""
         injection = self.plan(action, params)

@@ -15,11 +15,19 @@ def test_every_action_has_a_local_implementation() -> None:
 
 
 def test_the_built_in_actions_and_their_shape() -> None:
-    assert list(ACTIONS) == ["terminate-instance", "throttle-lambda"]
+    assert list(ACTIONS) == [
+        "terminate-instance",
+        "stop-instance",
+        "set-capacity",
+        "throttle-lambda",
+        "lambda-latency",
+        "lambda-errors",
+    ]
     assert not get_action("terminate-instance").takes_duration
     assert get_action("throttle-lambda").takes_duration
-    assert get_action("terminate-instance").params().model_dump() == {"count": 1}
-    assert get_action("throttle-lambda").params().model_dump() == {"reserved_concurrency": 0}
+    assert get_action("stop-instance").takes_duration and get_action("set-capacity").takes_duration
+    assert get_action("terminate-instance").params().how_many(4) == 1
+    assert get_action("throttle-lambda").params().reserved_concurrency == 0
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))
@@ -36,15 +44,19 @@ def test_each_action_is_documented_and_strict(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(ACTIONS))
 def test_each_action_parameters_go_inline_in_a_fault(name: str) -> None:
     action = ACTIONS[name]
-    entry = {"at": 1, "action": name, **action.params().model_dump()}
+    entry = {"at": 1, "action": name, **action.example}
     entry["duration" if action.takes_duration else "settle"] = 2
     fault = fault_model(name).model_validate(entry)
-    assert fault.params() == action.params().model_dump()
+    assert fault.params() == action.params.model_validate(action.example).model_dump(
+        mode="json", exclude_none=True
+    )
     assert fault.window_s == 2.0
 
 
 def test_get_action_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="known actions: terminate-instance, throttle-lambda"):
+    with pytest.raises(
+        KeyError, match="known actions: terminate-instance, stop-instance, set-capacity, throttle-lambda"
+    ):
         get_action("explode")
 
 

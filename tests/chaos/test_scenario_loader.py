@@ -36,6 +36,10 @@ slo:
   baseline: {p95_ms: 100, error_rate: 0.01}
 """
 
+KILL_ONE = {"count": 1, "target": {}, "mode": "ec2", "decrement_desired": False}
+"""A fault's parameters as the journal gets them: every default filled in, nothing left unset as null."""
+THROTTLE_ALL = {"reserved_concurrency": 0, "target": {}}
+
 
 def _with_line(number: int, text: str) -> str:
     lines = BASE.splitlines()
@@ -127,7 +131,7 @@ LINE_CASES = [
         "colour: blue",
         3,
         "colour",
-        "expected one of the keys version, name, description, reads, seed, load, stack, faults, slo, "
+        "expected one of the keys version, name, description, reads, seed, load, stack, faults, safety, slo, "
         "got unknown key 'colour'",
     ),
     ("wrong-version", 1, "version: 2", 1, "version", "expected 1, got 2"),
@@ -197,7 +201,7 @@ LINE_CASES = [
         "  - {at: 15s, action: explode, duration: 5s}",
         17,
         "faults[1].action",
-        "expected one of the actions terminate-instance, throttle-lambda, got 'explode'",
+        "expected one of the actions terminate-instance, stop-instance, set-capacity, throttle-lambda, lambda-latency, lambda-errors, got 'explode'",
     ),
     (
         "missing-action",
@@ -205,7 +209,7 @@ LINE_CASES = [
         "  - {at: 5s, count: 1}",
         16,
         "faults[0].action",
-        "expected one of the actions terminate-instance, throttle-lambda, got nothing",
+        "expected one of the actions terminate-instance, stop-instance, set-capacity, throttle-lambda, lambda-latency, lambda-errors, got nothing",
     ),
     (
         "unknown-action-parameter",
@@ -213,7 +217,8 @@ LINE_CASES = [
         "  - {at: 5s, action: terminate-instance, cuont: 2}",
         16,
         "faults[0].cuont",
-        "expected one of the keys at, action, duration, settle, count, got unknown key 'cuont'",
+        "expected one of the keys at, action, duration, settle, count, percent, instance_ids, target, mode, "
+        "decrement_desired, got unknown key 'cuont'",
     ),
     (
         "bad-action-parameter",
@@ -423,8 +428,8 @@ def test_the_base_scenario_is_valid(tmp_path: Path) -> None:
     path.write_text(BASE)
     scenario = load_scenario(path)
     kill, throttle = scenario.faults
-    assert (kill.at, kill.window_s, kill.params()) == (5.0, 5.0, {"count": 1})
-    assert (throttle.at, throttle.duration, throttle.params()) == (15.0, 5.0, {"reserved_concurrency": 0})
+    assert (kill.at, kill.window_s, kill.params()) == (5.0, 5.0, KILL_ONE)
+    assert (throttle.at, throttle.duration, throttle.params()) == (15.0, 5.0, THROTTLE_ALL)
 
 
 def test_faults_may_touch_and_different_actions_may_overlap(tmp_path: Path) -> None:
@@ -454,13 +459,13 @@ def test_the_smoke_scenario_is_the_documented_one() -> None:
         "terminate-instance",
         12.0,
         10.0,
-        {"count": 1},
+        KILL_ONE,
     )
     assert (throttle.action, throttle.at, throttle.duration, throttle.params()) == (
         "throttle-lambda",
         28.0,
         5.0,
-        {"reserved_concurrency": 0},
+        THROTTLE_ALL,
     )
     slo = scenario.slo
     assert slo.consistency.model_dump() == {"lost": 0, "duplicated": 0, "unexpected": 0, "read_violations": 0}
@@ -490,8 +495,8 @@ def test_resolved_is_plain_data_that_loads_back_to_the_same_scenario(tmp_path: P
 def test_resolved_faults_keep_their_parameters_inline() -> None:
     resolved = load_scenario(ROOT / "scenarios" / "smoke.yaml").resolved()
     assert resolved["faults"] == [
-        {"at": 12.0, "action": "terminate-instance", "settle": 10.0, "count": 1},
-        {"at": 28.0, "action": "throttle-lambda", "duration": 5.0, "reserved_concurrency": 0},
+        {"at": 12.0, "action": "terminate-instance", "settle": 10.0, **KILL_ONE},
+        {"at": 28.0, "action": "throttle-lambda", "duration": 5.0, **THROTTLE_ALL},
     ]
     assert resolved["slo"]["baseline"] == {
         "p50_ms": None,
