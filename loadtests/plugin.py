@@ -49,6 +49,8 @@ FLUSH_INTERVAL_S = 2.0
 ROWS_KEY = "chaoscheck_rows"
 FINAL_ROWS_MESSAGE = "chaoscheck_final_rows"
 TOTAL_USERS_OPTION = "chaoscheck_total_users"
+HTTP_CLIENT_ENV = "CHAOSCHECK_HTTP_CLIENT"
+"""``fasthttp`` makes the users send through Locust's FastHttpSession even for http:// targets."""
 
 
 @dataclass
@@ -179,6 +181,7 @@ def _configure_users(environment: Any, settings: LoadSettings, urls: dict[str, s
         user_class.host = urls[endpoint].rstrip("/")
         user_class.network_timeout = settings.timeout
         user_class.connection_timeout = settings.timeout
+        user_class.lean_http = os.environ.get(HTTP_CLIENT_ENV, "wire") != "fasthttp"
         user_class.schedule = None
         if settings.rate is not None:
             part = settings.endpoint_share(endpoint)

@@ -5,6 +5,10 @@ own statistics and weights keep the tiers apart. Three ways to pace them (``load
 closed loop (the next operation when the last one answered), closed loop with ``pacing``, and the
 open model (``rate``), where a user takes the next due operation of its tier's schedule.
 
+Requests go over ``loadtests.wire`` (a lean keep-alive client) when the target is plain HTTP, and
+through Locust's ``FastHttpSession`` otherwise; either way each exchange is reported through Locust's
+``request`` event, so Locust's statistics and the ledger are the same.
+
 Each increment carries a fresh idempotency key, and every request a fresh X-Ray trace header. An
 increment whose outcome is unknown (info) is retried with the same key, ``retries`` times, with
 jittered exponential backoff; every attempt is its own ledger row. The exchange is classified once
@@ -17,11 +21,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import gevent
 from locust import FastHttpUser, constant, task
+from locust.exception import CatchResponseError
 
+from loadtests import wire
 from loadtests.outcome import outcome_of
 from loadtests.schedule import DueTimes, Schedule, Stage
 from loadtests.settings import LoadSettings
@@ -46,8 +52,14 @@ class CounterUser(FastHttpUser):
     """The tier's open-model schedule in this process (set by the plugin at test start)."""
     wait_time = constant(0)
 
+    lean_http: ClassVar[bool] = True
+    """Use ``loadtests.wire`` for http:// targets (``CHAOSCHECK_HTTP_CLIENT=fasthttp`` turns it off)."""
+
     def on_start(self) -> None:
         self._rng = random.Random()
+        self._wire: wire.WireClient | None = None
+        if self.lean_http and self.host and wire.supports(self.host):
+            self._wire = wire.WireClient(self.host, self.network_timeout)
         # The counter API sets no cookies, and the cookie jar costs about a tenth of the client's
         # CPU per request (profiled): without it one Locust process sends more.
         self.client.client.cookiejar = None
@@ -122,6 +134,8 @@ class CounterUser(FastHttpUser):
         attempt: int,
     ) -> str:
         trace_id = f"1-{int(time.time()):08x}-{self._rng.getrandbits(96):024x}"
+        if self._wire is not None:
+            return self._exchange_wire(method, path, kind, counter, key, intended, attempt, trace_id)
         headers = {"X-Amzn-Trace-Id": f"Root={trace_id};Sampled=1"}
         if key is not None:
             headers["Idempotency-Key"] = key
@@ -131,7 +145,9 @@ class CounterUser(FastHttpUser):
             status = resp.status_code or 0
             error_obj: BaseException | None = getattr(resp, "error", None) if status == 0 else None
             outcome = outcome_of(status, error_obj)
-            value, served_by, error = _read_response(resp, status, error_obj)
+            response_headers = resp.headers or {}
+            served_by = response_headers.get("X-Served-By") or response_headers.get("x-served-by")
+            value, error = _read_answer(status, resp.content or b"", error_obj)
             fields = (key, kind, self.endpoint, counter, status, outcome, value, error, served_by,
                       intended, attempt, trace_id)  # fmt: skip
             resp.request_meta["context"] = {LEDGER_CONTEXT_KEY: fields}
@@ -140,6 +156,52 @@ class CounterUser(FastHttpUser):
             else:
                 resp.failure(error or f"{status} without a counter value")
         return outcome
+
+    def _exchange_wire(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        counter: str,
+        key: str | None,
+        intended: int | None,
+        attempt: int,
+        trace_id: str,
+    ) -> str:
+        """The same exchange over the lean client, reported through the same ``request`` event."""
+        assert self._wire is not None
+        headers = f"X-Amzn-Trace-Id: Root={trace_id};Sampled=1\r\n"
+        if key is not None:
+            headers += f"Idempotency-Key: {key}\r\n"
+        start_time = time.time()
+        started = time.perf_counter()
+        reply = self._wire.request(method, path, headers)
+        response_time = (time.perf_counter() - started) * 1000.0
+        outcome = outcome_of(reply.status, reply.error)
+        value, error = _read_answer(reply.status, reply.body, reply.error)
+        fields = (key, kind, self.endpoint, counter, reply.status, outcome, value, error, reply.served_by,
+                  intended, attempt, trace_id)  # fmt: skip
+        failed = (
+            None
+            if outcome == "ok" and value is not None
+            else CatchResponseError(error or f"{reply.status} without a counter value")
+        )
+        self.environment.events.request.fire(
+            request_type=method,
+            name=f"{self.endpoint} {kind}",
+            response_time=response_time,
+            response_length=len(reply.body),
+            response=None,
+            context={LEDGER_CONTEXT_KEY: fields},
+            exception=failed,
+            start_time=start_time,
+            url=path,
+        )
+        return outcome
+
+    def on_stop(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
 
 
 class FleetUser(CounterUser):
@@ -159,20 +221,17 @@ class LambdaUser(CounterUser):
 USER_CLASSES: dict[str, type[CounterUser]] = {"fleet": FleetUser, "lambda": LambdaUser}
 
 
-def _read_response(resp: Any, status: int, error_obj: BaseException | None) -> tuple:
-    """The counter value, the serving instance and an error text, from whatever came back."""
+def _read_answer(status: int, body: bytes, error_obj: BaseException | None) -> tuple[int | None, str | None]:
+    """The counter value and an error text, from whatever came back."""
     if status == 0:
-        return None, None, _clip(f"{type(error_obj).__name__}: {error_obj}" if error_obj else "no response")
-    headers = resp.headers or {}
-    served_by = headers.get("X-Served-By") or headers.get("x-served-by")
-    body = resp.content or b""
+        return None, _clip(f"{type(error_obj).__name__}: {error_obj}" if error_obj else "no response")
     if 200 <= status < 300:
         try:
             value = json.loads(body)["value"]
-            return (int(value) if isinstance(value, int) else None), served_by, None
+            return (int(value) if isinstance(value, int) else None), None
         except (ValueError, KeyError, TypeError):
-            return None, served_by, _clip(f"{status} unreadable body: {body[:80]!r}")
-    return None, served_by, _clip(f"{status} {body.decode('utf-8', 'replace')}")
+            return None, _clip(f"{status} unreadable body: {body[:80]!r}")
+    return None, _clip(f"{status} {body.decode('utf-8', 'replace')}")
 
 
 def _clip(text: str) -> str:
