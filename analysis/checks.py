@@ -5,7 +5,8 @@ Every check is ``{"name", "passed", "measured", "threshold", "phase", "note"}``;
 phase's goodput ``ok_rps``, so that fast failures such as throttles cannot meet it) and fails when
 nothing could be measured (``measured`` is None; ``note`` says why). Checks, in this order:
 
-* ``run.aborted`` (always): 1 if the run was aborted, threshold 0.
+* ``run.aborted`` (always): 1 if the run was aborted (a signal, or a ``halt`` line in the journal: a
+  stop condition's breach or ``chaoscheck halt``, whose reason is the check's note), threshold 0.
 * ``faults.aborted`` (always): faults whose action failed (inject then abort), threshold 0: a chaos
   run whose fault did not happen has not tested what it claims.
 * ``consistency.valid`` (always): the consistency checker found no violation (bounds hold, and with a
@@ -37,10 +38,11 @@ def evaluate_checks(
     *,
     aborted: bool = False,
     aborted_faults: int = 0,
+    abort_reason: str | None = None,
 ) -> list[dict]:
     """All checks of a run (see the module doc for names, order and rules)."""
     checks = [
-        check("run.aborted", int(aborted), 0),
+        check("run.aborted", int(aborted), 0, note=abort_reason),
         check("faults.aborted", aborted_faults, 0),
         check("consistency.valid", consistency["valid"], True),
     ]

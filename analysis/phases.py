@@ -76,7 +76,8 @@ def fault_windows(faults: pd.DataFrame) -> list[FaultWindow]:
     that the ``faults.aborted`` check still sees it.
     """
     windows = []
-    for fault_id, lines in faults.sort_values(["ts_ns", "line"]).groupby("fault_id", sort=True):
+    per_fault = faults.loc[faults["fault_id"] >= 0]  # a ``halt`` line (id -1) belongs to the run
+    for fault_id, lines in per_fault.sort_values(["ts_ns", "line"]).groupby("fault_id", sort=True):
         injects = lines.loc[lines["event"] == "inject"]
         if injects.empty:
             aborts = lines.loc[lines["event"] == "abort"]

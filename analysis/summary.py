@@ -48,8 +48,19 @@ def summarize(run: Run) -> dict:
     phases = phase_stats(run.ops, phases_from_journal(windows, lo, hi), lo)
     overall = phase_stats(run.ops, [Phase("load", "load", lo, hi)], lo)[0] if hi > lo else None
     aborted_faults = sum(not w.effective for w in windows)
+    halts = run.faults.loc[run.faults["event"] == "halt"]
+    halted = None
+    if not halts.empty:
+        first = halts.sort_values(["ts_ns", "line"]).iloc[0]
+        halted = {"at": first["ts"], "ts_ns": int(first["ts_ns"]), "reason": first["error"]}
+    aborted = bool(meta["aborted"] or halted is not None)
     checks = evaluate_checks(
-        run.slo, consistency, phases, aborted=meta["aborted"], aborted_faults=aborted_faults
+        run.slo,
+        consistency,
+        phases,
+        aborted=aborted,
+        aborted_faults=aborted_faults,
+        abort_reason=halted["reason"] if halted else None,
     )
     failed = [c["name"] for c in checks if not c["passed"]]
     summary = {
@@ -65,7 +76,8 @@ def summarize(run: Run) -> dict:
         "load_started_ns": lo,
         "load_ended_ns": hi,
         "duration_s": (hi - lo) / 1e9,
-        "aborted": meta["aborted"],
+        "aborted": aborted,
+        "halted": halted,
         "reads": run.reads,
         "slo": run.slo,
         "verdict": "fail" if failed else "pass",

@@ -12,6 +12,9 @@ the fault in the scenario), ``event`` (``inject`` | ``rollback`` | ``abort``), `
 - ``rollback``: ``result``, what the backend restored. Written after the undo succeeded.
 - ``abort``: ``error``, one line. The injection failed; a preceding ``inject`` line, if any, stays open
   until its ``rollback`` line, because a failed change may have partly happened.
+- ``halt``: the whole run was stopped early (``fault_id`` -1, empty ``action`` and ``target``):
+  ``error`` says why (a stop condition's breach, ``chaoscheck halt``), ``source`` who stopped it. It
+  is written after every open fault was rolled back; nothing is injected after it.
 
 A fault is *open* from an ``inject`` line with a non-null ``undo`` until a ``rollback`` line of the same
 ``fault_id``. Each line is flushed and fsynced before ``write`` returns. No secret is written: values
@@ -35,7 +38,7 @@ from chaoscheck import runformat
 
 log = logging.getLogger(__name__)
 
-INJECT, ROLLBACK, ABORT = runformat.JOURNAL_EVENTS
+INJECT, ROLLBACK, ABORT, HALT = runformat.JOURNAL_EVENTS
 REDACTED = "[redacted]"
 MAX_ERROR_CHARS = 500
 
@@ -225,6 +228,23 @@ class Journal:
     ) -> dict[str, Any]:
         """Record that an injection failed, with a one-line ``error`` (see ``error_line``)."""
         return self.write(ABORT, fault_id=fault_id, action=action, target=target, params=params, error=error)
+
+    def halt(self, reason: str, *, source: str) -> dict[str, Any]:
+        """Record that the run was stopped early: no fault is injected after this line."""
+        return self.write(
+            HALT,
+            fault_id=runformat.HALT_FAULT_ID,
+            action="",
+            target="",
+            params={},
+            error=reason,
+            source=source,
+        )
+
+    def halted(self) -> bool:
+        """Whether a ``halt`` line was written (by this process or, read at opening, by an earlier one)."""
+        with self._lock:
+            return any(entry["event"] == HALT for entry in self._entries)
 
     # reading -----------------------------------------------------------------------------------------
 

@@ -76,5 +76,7 @@ TIMELINE_SCHEMA = pa.schema(
     ]
 )
 
-JOURNAL_EVENTS = ("inject", "rollback", "abort")
+JOURNAL_EVENTS = ("inject", "rollback", "abort", "halt")
 """Values of ``event`` in ``faults.jsonl``; see docs/run-format.md for the fields of a line."""
+HALT_FAULT_ID = -1
+"""``fault_id`` of a ``halt`` line: it stops the whole run, not one fault."""

@@ -109,7 +109,7 @@ def test_journal_line_errors(run_dir):
     journal.write_text(json.dumps({**inject(0, 1, 1.0), "event": "explode"}) + "\n")
     assert (
         error_of(run_dir)
-        == "faults.jsonl: line 1: event: expected one of inject, rollback, abort, got 'explode'"
+        == "faults.jsonl: line 1: event: expected one of inject, rollback, abort, halt, got 'explode'"
     )
     line = inject(0, 1, 1.0)
     del line["window_s"]

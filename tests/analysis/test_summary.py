@@ -111,3 +111,32 @@ def test_files_get_the_usual_permissions(tmp_path):
     run_dir = make(tmp_path)
     write_summary(run_dir)
     assert (run_dir / rf.SUMMARY).stat().st_mode == (run_dir / rf.RUN_META).stat().st_mode
+
+
+def test_a_halt_line_marks_the_run_aborted_with_its_reason_and_is_not_a_fault(tmp_path):
+    ops = [inc(f"k{i}", i * 50.0, i * 50.0 + 5, value=i + 1, error=None) for i in range(40)]
+    ops += [final(3_000, 3_001, 40)]
+    halt = {
+        "ts": "2026-01-01T00:00:02.000000Z",
+        "fault_id": rf.HALT_FAULT_ID,
+        "event": "halt",
+        "action": "",
+        "target": "",
+        "params": {},
+        "error": "stop condition: error_rate 0.62 > 0.5 over 5s",
+        "source": "stop-condition",
+    }
+    halt["ts_ns"] = inject(0, 1_500, 2.0)["ts_ns"]
+    faults = [inject(0, 1_000, 2.0, action="throttle", target="fn"), rollback(0, 1_400), halt]
+    summary = summarize(load_run(write_run(tmp_path, ops, faults=faults, load_ms=(0, 3_000))))
+    assert summary["aborted"] is True
+    assert summary["halted"]["reason"] == "stop condition: error_rate 0.62 > 0.5 over 5s"
+    check = next(c for c in summary["checks"] if c["name"] == "run.aborted")
+    assert not check["passed"] and check["note"] == summary["halted"]["reason"]
+    assert summary["verdict"] == "fail"
+    assert {p.get("fault_id") for p in summary["phases"]} - {None} == {0}
+
+
+def test_without_a_halt_line_the_run_is_not_halted(tmp_path):
+    summary = summarize(load_run(make(tmp_path)))
+    assert summary["halted"] is None and summary["aborted"] is False
