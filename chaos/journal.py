@@ -229,7 +229,7 @@ class Journal:
         """Record that an injection failed, with a one-line ``error`` (see ``error_line``)."""
         return self.write(ABORT, fault_id=fault_id, action=action, target=target, params=params, error=error)
 
-    def halt(self, reason: str, *, source: str) -> dict[str, Any]:
+    def halt(self, reason: str, *, source: str, **fields: Any) -> dict[str, Any]:
         """Record that the run was stopped early: no fault is injected after this line."""
         return self.write(
             HALT,
@@ -239,6 +239,7 @@ class Journal:
             params={},
             error=reason,
             source=source,
+            **fields,
         )
 
     def halted(self) -> bool:

@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,12 +57,21 @@ class LocustProcess:
             time.sleep(0.005)
         raise UserError(f"Locust did not start the load within {timeout:.0f} s")
 
-    def wait(self, timeout: float) -> int:
-        """Wait for Locust to finish by itself; stop it if it overruns. Returns its exit status."""
+    def wait(self, timeout: float, until: threading.Event | None = None) -> int:
+        """Wait for Locust to finish by itself; stop it if it overruns or ``until`` is set (a halt).
+
+        Returns its exit status.
+        """
+        deadline = time.monotonic() + timeout
         try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return self.stop()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or (until is not None and until.is_set()):
+                    return self.stop()
+                try:
+                    return self.proc.wait(timeout=min(left, 0.1) if until is not None else left)
+                except subprocess.TimeoutExpired:
+                    continue
         finally:
             self._log.close()
 

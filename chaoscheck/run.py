@@ -115,7 +115,8 @@ def _drive(session: RunSession, processes: int) -> None:
             f"load started: {load.users} users, {load.duration:g} s, {len(session.scenario.faults)} faults"
         )
         session.start_faults(started_ns)
-        locust.wait(timeout=load.duration + load.timeout * (load.retries + 1) + START_TIMEOUT_S)
+        timeout = load.duration + load.timeout * (load.retries + 1) + START_TIMEOUT_S
+        locust.wait(timeout=timeout, until=session.halted)
     finally:
         with _signals_deferred():
             session.stop_faults()

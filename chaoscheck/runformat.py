@@ -8,6 +8,8 @@ This module is a leaf: it imports nothing of the project, so any layer may use i
 
 from __future__ import annotations
 
+import math
+
 import pyarrow as pa
 
 SCENARIO = "scenario.yaml"
@@ -80,3 +82,30 @@ JOURNAL_EVENTS = ("inject", "rollback", "abort", "halt")
 """Values of ``event`` in ``faults.jsonl``; see docs/run-format.md for the fields of a line."""
 HALT_FAULT_ID = -1
 """``fault_id`` of a ``halt`` line: it stops the whole run, not one fault."""
+
+
+# -- live/: the load's last minute, for the stop conditions -------------------------------------------
+
+LIVE_DIR = "live"
+"""Directory of the run where each load process keeps ``<worker>.json``: per-second aggregates of its
+last minute of operations, replaced atomically about four times a second while stop conditions that
+watch a metric are set. Transient by nature; the analysis never reads it (the ledger is the record)."""
+
+_LINEAR_MS = 10.0
+_LINEAR_STEP_MS = 0.1
+_LOG_GROWTH = 1.02
+
+
+def latency_bucket(ms: float) -> int:
+    """The live histogram's bucket of a latency: 0.1 ms wide below 10 ms, then 2 % wide."""
+    if ms < _LINEAR_MS:
+        return max(0, int(ms / _LINEAR_STEP_MS))
+    return int(_LINEAR_MS / _LINEAR_STEP_MS) + int(math.log(ms / _LINEAR_MS) / math.log(_LOG_GROWTH))
+
+
+def bucket_upper_ms(bucket: int) -> float:
+    """The upper edge of a bucket: a percentile read from the histogram errs high by at most 2 %."""
+    linear = int(_LINEAR_MS / _LINEAR_STEP_MS)
+    if bucket < linear:
+        return (bucket + 1) * _LINEAR_STEP_MS
+    return _LINEAR_MS * _LOG_GROWTH ** (bucket - linear + 1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -24,6 +26,7 @@ import yaml
 from chaos.journal import Journal
 from chaos.scenario import Scenario
 from chaos.scheduler import FaultScheduler
+from chaos.stop_conditions import Breach, StopMonitor
 from chaoscheck import runformat
 from chaoscheck.errors import UserError
 from chaoscheck.final_read import read_final
@@ -67,6 +70,10 @@ class RunSession:
         self.counter = fresh_counter_name(scenario.name)
         self.scheduler: FaultScheduler | None = None
         self.journal: Journal | None = None
+        self.monitor: StopMonitor | None = None
+        self.halted = threading.Event()
+        """Set once the run was halted (a stop condition, ``chaoscheck halt``): the load must stop."""
+        self._halt_lock = threading.Lock()
         self.meta: dict[str, Any] = {
             "run_id": run_dir.name,
             "scenario": scenario.name,
@@ -81,6 +88,13 @@ class RunSession:
                 f"{scenario_file}: faults: target {target.name!r} has no chaos backend; "
                 "remove the faults or run against --target local"
             )
+        alarm_state = getattr(target, "alarm_state", None)
+        for i, condition in enumerate(scenario.safety.stop_conditions):
+            if condition.alarm is not None and alarm_state is None:
+                raise UserError(
+                    f"{scenario_file}: safety.stop_conditions[{i}].alarm: expected a target with "
+                    f"CloudWatch alarms (aws), got target {target.name!r}; use a metric condition"
+                )
 
     def prepare(self) -> None:
         """Write the resolved scenario and an empty journal: the directory is a run from now on."""
@@ -99,14 +113,47 @@ class RunSession:
     def start_faults(self, load_started_ns: int) -> None:
         """Journal and schedule the scenario's faults on the load's clock."""
         self.journal = Journal(self.run_dir / runformat.FAULTS)
+        conditions = self.scenario.safety.stop_conditions
+        if conditions:
+            self.monitor = StopMonitor(
+                conditions,
+                self.run_dir / runformat.LIVE_DIR,
+                self._on_breach,
+                alarm_state=getattr(self.target, "alarm_state", None),
+            )
+            self.monitor.start()
         backend = self.target.chaos_backend()
         if backend is None:
             return
         self.scheduler = FaultScheduler(self.scenario.faults, backend, self.journal)
         self.scheduler.start(load_started_ns)
 
+    def _on_breach(self, breach: Breach) -> None:
+        self.halt(breach.reason, source="stop-condition", detected_ns=breach.detected_ns)
+
+    def halt(self, reason: str, *, source: str, **fields: Any) -> bool:
+        """Stop the faults, roll every one back, journal the halt, and tell the load to stop.
+
+        Safe from any thread and more than once: only the first call acts. Returns whether it did.
+        """
+        with self._halt_lock:
+            if self.halted.is_set():
+                return False
+            self.halted.set()
+        self.log(f"halting: {reason}")
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            for outcome in self.scheduler.rollback_all():
+                if not outcome.ok:
+                    self.log(f"fault {outcome.fault_id} ({outcome.action}) not rolled back: {outcome.error}")
+        if self.journal is not None:
+            self.journal.halt(reason, source=source, rolled_back_ns=time.time_ns(), **fields)
+        return True
+
     def stop_faults(self) -> None:
         """Stop injecting and roll back every open fault. Idempotent; call it on every way out."""
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler.rollback_all()

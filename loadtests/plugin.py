@@ -38,6 +38,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from chaoscheck import runformat
 from loadtests.ledger import LedgerRecorder, rows_to_table
+from loadtests.live import WRITE_INTERVAL_S, LiveWindow
 from loadtests.schedule import DueTimes, Schedule
 from loadtests.settings import LoadSettings, LoadSettingsError, fresh_counter_name, settings_from_scenario
 from loadtests.sink import sink
@@ -49,6 +50,7 @@ FLUSH_INTERVAL_S = 2.0
 ROWS_KEY = "chaoscheck_rows"
 FINAL_ROWS_MESSAGE = "chaoscheck_final_rows"
 TOTAL_USERS_OPTION = "chaoscheck_total_users"
+LIVE_INTERVAL_S = WRITE_INTERVAL_S
 HTTP_CLIENT_ENV = "CHAOSCHECK_HTTP_CLIENT"
 """``fasthttp`` makes the users send through Locust's FastHttpSession even for http:// targets."""
 
@@ -63,6 +65,7 @@ class _State:
     run_time: float | None = None
     workers_seen: set[str] = field(default_factory=set)
     workers_done: set[str] = field(default_factory=set)
+    live: Any = None  # the greenlet writing live/<worker>.json, when the scenario has stop conditions
 
 
 state = _State()
@@ -151,6 +154,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     # Everything alive now (modules, Locust, gevent) lives as long as the process: keep it out of
     # the garbage collector's full passes, which the ledger's buffered rows otherwise make costly.
     gc.freeze()
+    _start_live_window(environment, settings)
     if not coordinating:
         return
     state.closed.clear()
@@ -167,6 +171,31 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         gevent.spawn(_flush_periodically, state.recorder)
     if state.run_time:
         gevent.spawn_later(state.run_time, _finish_headless_run, environment)
+
+
+def _start_live_window(environment: Any, settings: LoadSettings) -> None:
+    """In every process whose users make rows, keep ``live/<worker>.json`` for the stop conditions."""
+    if state.live is not None:
+        state.live.kill(block=False)
+        state.live = None
+    sink.observer = None
+    run_dir = environment.parsed_options.run_dir
+    if not settings.live_window or not run_dir or isinstance(environment.runner, MasterRunner):
+        return
+    name = sink.worker.replace(":", "-").replace("/", "-")
+    window = LiveWindow(Path(run_dir) / runformat.LIVE_DIR / f"{name}.json", sink.worker)
+    sink.observer = window.observe
+
+    def keep_writing() -> None:
+        while True:
+            sink.observe()
+            try:
+                window.write()
+            except OSError as exc:  # a full disk must not stop the load; the ledger says more
+                log.warning("chaoscheck: live window not written: %s", exc)
+            gevent.sleep(LIVE_INTERVAL_S)
+
+    state.live = gevent.spawn(keep_writing)
 
 
 def _configure_users(environment: Any, settings: LoadSettings, urls: dict[str, str]) -> None:
@@ -286,6 +315,9 @@ def _on_test_stopping(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     runner = environment.runner
+    if state.live is not None:
+        state.live.kill(block=False)
+        state.live = None
     if isinstance(runner, WorkerRunner):
         runner.send_message(FINAL_ROWS_MESSAGE, {"rows": sink.take(), "client_id": runner.client_id})
         return

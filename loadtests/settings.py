@@ -41,6 +41,8 @@ class LoadSettings:
     """Closed model with pacing: each user starts one operation per ``pacing`` seconds."""
     max_lag: float = 1.0
     retries: int = 0
+    live_window: bool = False
+    """Whether the scenario has a stop condition on a metric, which needs ``loadtests.live``."""
 
     def endpoint_share(self, endpoint: str) -> float:
         """The part of the open model's rate that goes to ``endpoint``, by the endpoint weights."""
@@ -62,6 +64,7 @@ def fresh_counter_name(prefix: str) -> str:
 def settings_from_scenario(path: Path | None, counter: str | None) -> LoadSettings:
     """Read the ``load`` section of a scenario file (raw or resolved); defaults without one."""
     load: dict[str, Any] = {}
+    live_window = False
     name = "locust"
     if path is not None:
         try:
@@ -72,6 +75,9 @@ def settings_from_scenario(path: Path | None, counter: str | None) -> LoadSettin
             raise LoadSettingsError(f"{path}: expected a mapping at the top level")
         load = data.get("load") or {}
         name = str(data.get("name") or name)
+        safety = data.get("safety") or {}
+        conditions = safety.get("stop_conditions") if isinstance(safety, dict) else None
+        live_window = any(isinstance(c, dict) and c.get("metric") for c in conditions or [])
         if not isinstance(load, dict):
             raise LoadSettingsError(f"{path}: load: expected a mapping")
     if counter is not None and not _NAME.match(counter):
@@ -89,6 +95,7 @@ def settings_from_scenario(path: Path | None, counter: str | None) -> LoadSettin
             pacing=None if load.get("pacing") is None else parse_duration(load["pacing"]),
             max_lag=parse_duration(load.get("max_lag", 1.0)),
             retries=int(load.get("retries", 0)),
+            live_window=live_window,
         )
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise LoadSettingsError(f"{path}: load: {_first_line(exc)}") from None

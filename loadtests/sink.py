@@ -12,6 +12,7 @@ import itertools
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 from loadtests.ledger import Row
 
@@ -29,6 +30,9 @@ class RowSink:
         self.worker = ""
         self.key_prefix = ""
         self.sequence = itertools.count()
+        self.observer: Callable[[list[Row]], None] | None = None
+        """Sees every row once, on ``observe`` or before ``take`` hands it away (the live window)."""
+        self._observed = 0
         self.identify()
 
     def identify(self) -> None:
@@ -49,10 +53,22 @@ class RowSink:
     def take(self) -> list[Row]:
         """Every row collected since the last call."""
         rows, self.rows = self.rows, []
+        if self.observer is not None and self._observed < len(rows):
+            self.observer(rows[self._observed :])
+        self._observed = 0
         return rows
+
+    def observe(self) -> None:
+        """Show the observer the rows appended since it last saw any (none are taken away)."""
+        if self.observer is not None:
+            end = len(self.rows)
+            if self._observed < end:
+                self.observer(self.rows[self._observed : end])
+            self._observed = end
 
     def reset(self) -> None:
         self.rows = []
+        self._observed = 0
         self.counts = dict.fromkeys(COUNTED, 0)
 
 

@@ -147,6 +147,16 @@ class Runs:
             # Users killed in the middle of a request leave applied increments without a ledger row.
             environment.stop_timeout = run.stop_timeout_s
         log.info("run %s started: %s against %s", run.id, run.scenario.name, run.choice.target)
+        gevent.spawn(self._stop_when_halted, run, environment)
+
+    def _stop_when_halted(self, run: WebRun, environment: Any) -> None:
+        """A stop condition halted the run (faults already rolled back): stop the load as well."""
+        while run.status == RUNNING and self.current is run:
+            if run.session.halted.is_set():
+                log.warning("run %s halted by a stop condition: stopping the load", run.id)
+                environment.runner.stop()
+                return
+            gevent.sleep(0.1)
 
     def on_test_stop(self, environment: Any) -> None:
         """The load stopped: every fault is rolled back now, the run directory finished in a greenlet
