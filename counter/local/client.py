@@ -70,11 +70,13 @@ class ControlClient:
     def __repr__(self) -> str:  # never show the token
         return f"ControlClient({self.url!r})"
 
-    def _call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None, send_null: bool = False
+    ) -> Any:
         conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=timeout or self.timeout)
         headers = {"Authorization": f"Bearer {self._token}"}
         payload = None
-        if body is not None:
+        if body is not None or send_null:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         try:
@@ -106,6 +108,18 @@ class ControlClient:
         """Send KILL, STOP, CONT or TERM to an instance's process; answers ``{"id", "pid", "signal"}``."""
         return self._call("POST", f"/fleet/instances/{quote(instance_id, safe='')}/signal", {"signal": sig})
 
+    def terminate_instance(self, instance_id: str, decrement_desired: bool = False) -> dict[str, Any]:
+        """The group terminates an instance (deregistered first, then stopped): replaced, or with
+        ``decrement_desired`` not replaced and desired lowered by one (400 below the minimum).
+
+        Answers ``{"id", "pid", "state", "decrement_desired", "desired", "previous_desired"}``.
+        """
+        return self._call(
+            "POST",
+            f"/fleet/instances/{quote(instance_id, safe='')}/terminate",
+            {"decrement_desired": decrement_desired},
+        )
+
     def signal_environment(self, environment_id: str, sig: str = "KILL") -> dict[str, Any]:
         """Send a signal to a Lambda execution environment's process (KILL crashes it)."""
         return self._call(
@@ -115,6 +129,16 @@ class ControlClient:
     def set_reserved_concurrency(self, value: int | None) -> int | None:
         """Set the function's reserved concurrency (None: unreserved); returns the previous value."""
         return self._call("PUT", "/lambda/concurrency", {"reserved_concurrency": value})["previous"]
+
+    def set_lambda_fault(self, kind: str, setting: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Set the function's injected ``latency`` or ``errors`` fault; returns the previous setting.
+
+        ``latency``: ``{"delay_s": seconds, "percent": p}``; ``errors``: ``{"status": 4xx|5xx,
+        "percent": p}``; ``None`` turns it off. Each is independent of the other.
+        """
+        if kind not in ("latency", "errors"):
+            raise ValueError(f"expected the fault kind latency or errors, got {kind!r}")
+        return self._call("PUT", f"/lambda/faults/{kind}", setting, send_null=True)["previous"]
 
     def set_desired_capacity(self, desired: int) -> int:
         """Set the group's desired capacity (min <= desired <= max); returns the previous value."""

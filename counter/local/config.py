@@ -38,6 +38,13 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in files as ``45s``, ``150ms``, ``2m`` or a number."""
 
+GROUP_NAME = "fleet"
+"""The name of the stack's one Auto Scaling group, as ``GET /state`` shows it and fault targets name it."""
+FUNCTION_NAME = "counter"
+"""The name of the stack's one Lambda function, as ``GET /state`` shows it and fault targets name it."""
+RESOURCE_TAGS = {"chaoscheck:allowed": "true"}
+"""The tags of the group and the function: both may be the target of a fault."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -6,9 +6,13 @@ Every call needs ``Authorization: Bearer <token>`` (the token the parent put in
 - ``GET /state``                           the fleet and the function, as the README of this folder shows
 - ``GET /info``                            the stack's pid and URLs
 - ``POST /fleet/instances/{id}/signal``    ``{"signal": "KILL"|"STOP"|"CONT"|"TERM"}``
+- ``POST /fleet/instances/{id}/terminate`` ``{"decrement_desired": bool}``: the group terminates it
 - ``PUT /fleet/capacity``                  ``{"desired": n}``
 - ``POST /lambda/environments/{id}/signal`` ``{"signal": ...}``, e.g. KILL to crash an environment
 - ``PUT /lambda/concurrency``              ``{"reserved_concurrency": int|null}``; answers the previous
+- ``GET /lambda/faults``                   the injected faults: ``{"latency": ..., "errors": ...}``
+- ``PUT /lambda/faults/latency``           ``{"delay_s": s, "percent": p}`` or ``null``; answers the previous
+- ``PUT /lambda/faults/errors``            ``{"status": n, "percent": p}`` or ``null``; answers the previous
 - ``GET /timeline[?since_ns=N]``           the samples (all of the ring, or those after ``since_ns``)
 - ``POST /shutdown``                       stop the stack (answers first, then stops)
 """
@@ -23,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from counter.local.balancer import Balancer
+from counter.local.config import FUNCTION_NAME, GROUP_NAME, RESOURCE_TAGS
 from counter.local.fleet import Group
 from counter.local.http1 import HttpConnection, Request, json_response
 from counter.local.lambda_pool import FunctionPool
@@ -83,9 +88,14 @@ class ControlApi:
             ("shutdown",): {"POST": lambda: (200, {"stopping": True})},
             ("fleet", "capacity"): {"PUT": lambda: self._capacity(request)},
             ("lambda", "concurrency"): {"PUT": lambda: self._concurrency(request)},
+            ("lambda", "faults"): {"GET": lambda: (200, dict(self.pool.faults))},
+            ("lambda", "faults", "latency"): {"PUT": lambda: self._fault("latency", request)},
+            ("lambda", "faults", "errors"): {"PUT": lambda: self._fault("errors", request)},
         }
         if len(parts) == 4 and parts[0] == "fleet" and parts[1] == "instances" and parts[3] == "signal":
             methods = {"POST": lambda: self._signal("instance", self.group.signal, parts[2], request)}
+        elif len(parts) == 4 and parts[0] == "fleet" and parts[1] == "instances" and parts[3] == "terminate":
+            methods = {"POST": lambda: self._terminate(parts[2], request)}
         elif len(parts) == 4 and parts[0] == "lambda" and parts[1] == "environments" and parts[3] == "signal":
             methods = {"POST": lambda: self._signal("environment", self.pool.signal, parts[2], request)}
         else:
@@ -103,6 +113,8 @@ class ControlApi:
         group, pool, balancer = self.group, self.pool, self.balancer
         return 200, {
             "fleet": {
+                "name": GROUP_NAME,
+                "tags": dict(RESOURCE_TAGS),
                 "desired": group.desired,
                 "min": group.min,
                 "max": group.max,
@@ -112,12 +124,17 @@ class ControlApi:
                 "instances": group.snapshot(),
             },
             "lambda": {
+                "name": FUNCTION_NAME,
+                "tags": dict(RESOURCE_TAGS),
                 "reserved_concurrency": pool.reserved,
+                "faults": dict(pool.faults),
                 "active": pool.active,
                 "requests": pool.requests,
                 "throttles": pool.throttles,
                 "cold_starts": pool.cold_starts,
                 "errors": pool.errors,
+                "fault_delays": pool.delayed,
+                "fault_errors": pool.failed,
                 "environments": pool.snapshot(),
             },
         }
@@ -152,6 +169,40 @@ class ControlApi:
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return 200, {"reserved_concurrency": value, "previous": previous}
+
+    def _terminate(self, instance_id: str, request: Request) -> tuple[int, Any]:
+        decrement = _body(request).get("decrement_desired", False)
+        if not isinstance(decrement, bool):
+            raise ApiError(400, f"decrement_desired must be true or false, got {decrement!r}")
+        try:
+            inst, previous = self.group.terminate(instance_id, decrement_desired=decrement)
+        except KeyError:
+            raise ApiError(404, f"no instance {instance_id}") from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        except ProcessLookupError as exc:
+            raise ApiError(409, str(exc)) from None
+        return 200, {
+            "id": inst.id,
+            "pid": inst.pid,
+            "state": inst.state,
+            "decrement_desired": decrement,
+            "desired": self.group.desired,
+            "previous_desired": previous,
+        }
+
+    def _fault(self, kind: str, request: Request) -> tuple[int, Any]:
+        try:
+            setting = json.loads(request.body)  # an empty body is an error, not "off"
+        except ValueError:
+            raise ApiError(
+                400, f"body must be JSON: the {kind} fault as an object, or null to clear it"
+            ) from None
+        try:
+            previous = self.pool.set_fault(kind, setting)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return 200, {kind: self.pool.faults[kind], "previous": previous}
 
     def _signal(
         self, noun: str, send: Callable[[str, str], Any], target_id: str, request: Request

@@ -14,6 +14,9 @@ The sequence of states follows shared/reference/aws-semantics.md, with the timer
   launches replacements to keep ``desired`` instances; scale-in deregisters an instance first and stops
   it with SIGTERM, so the requests it has in flight finish (uvicorn's graceful shutdown), then SIGKILL
   after ``upstream_timeout`` if it is still alive.
+- ``terminate`` is the group terminating an instance itself (``TerminateInstanceInAutoScalingGroup``):
+  deregistered first, stopped like a scale-in, then replaced at once or, with ``decrement_desired``,
+  not replaced (desired drops by one, never below the minimum).
 - Terminated instances stay listed (the last 200) with ``terminated_ns``, so a run can see history.
 
 No fail-open: when no instance is in service, the balancer answers 503 (an ALB would route to all
@@ -251,6 +254,39 @@ class Group:
             raise ValueError(f"desired must be between min {self.min} and max {self.max}, got {desired}")
         self.desired = desired
         self._wake.set()
+
+    def terminate(self, instance_id: str, decrement_desired: bool = False) -> tuple[Instance, int]:
+        """The group terminates an instance itself (``TerminateInstanceInAutoScalingGroup``).
+
+        The instance is deregistered first (no new requests; those in flight finish), then stopped
+        like a scale-in (SIGTERM, SIGKILL after ``upstream_timeout``). Without ``decrement_desired``
+        the group launches a replacement at once; with it, the desired capacity drops by one instead,
+        which is refused (``ValueError``) when it would go below the minimum. Returns the instance
+        and the previous desired capacity. ``KeyError`` for an unknown id, ``ProcessLookupError`` for
+        an instance already terminated.
+        """
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise KeyError(instance_id)
+        if inst.state == TERMINATED:
+            raise ProcessLookupError(f"instance {instance_id} is already terminated")
+        previous = self.desired
+        if decrement_desired:
+            if previous - 1 < self.min:
+                raise ValueError(
+                    f"expected desired capacity to stay at or above the minimum {self.min}, got "
+                    f"{previous} - 1 = {previous - 1}: terminating {instance_id} without replacement "
+                    "would break the group's minimum"
+                )
+            self.desired = previous - 1
+        log.info(
+            "group: terminating %s on request (%s)",
+            inst.id,
+            f"desired {previous} -> {self.desired}" if decrement_desired else "a replacement follows",
+        )
+        self._terminate(inst, graceful=True)
+        self._wake.set()  # the replacement (or nothing) at once, not at the next pass
+        return inst, previous
 
     def signal(self, instance_id: str, signal_name: str) -> Instance:
         """Send a signal to an instance's process (KILL, STOP, CONT, TERM), as a fault would."""

@@ -11,12 +11,20 @@ What it reproduces (shared/reference/aws-semantics.md):
 - Failures: an invocation running longer than ``timeout`` kills its environment and fails (502); an
   environment that exits fails its invocation (502) and is replaced on demand; a handler exception is
   a function error (502), and the environment lives on. Init is limited to ``init_timeout``.
+- Injected faults (``set_fault``), as the FIS Lambda extension or failure-lambda apply them inside the
+  function: for ``percent`` of the invocations, ``latency`` sleeps ``delay_s`` in the environment
+  before the handler runs (the environment stays busy, so the delay counts against concurrency and
+  against ``timeout``), and ``errors`` answers ``status`` with a JSON error body without running the
+  handler (the store is not touched). Throttled invocations never reach either. The two settings are
+  independent; each is ``None`` when off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 import time
 import uuid
 from typing import Any, Protocol
@@ -29,6 +37,44 @@ log = logging.getLogger(__name__)
 
 INITIALIZING, IDLE, BUSY, GONE = "initializing", "idle", "busy", "gone"
 MAX_REDISPATCH = 2  # environments found dead before an invocation fails (nothing reached a handler)
+
+
+FAULT_KINDS = ("latency", "errors")
+
+
+def check_fault(kind: str, setting: Any) -> dict[str, Any] | None:
+    """``setting`` for the fault ``kind`` in its normal form, or ``ValueError`` saying what is wrong.
+
+    ``latency``: ``{"delay_s": seconds >= 0, "percent": (0, 100]}``; ``errors``: ``{"status": 400..599,
+    "percent": (0, 100]}``; ``percent`` defaults to 100; ``None`` turns the fault off.
+    """
+    if kind not in FAULT_KINDS:
+        raise KeyError(kind)
+    if setting is None:
+        return None
+    if not isinstance(setting, dict):
+        raise ValueError(f"expected a JSON object or null for the {kind} fault, got {setting!r}")
+    value_key = "delay_s" if kind == "latency" else "status"
+    unknown = sorted(set(setting) - {value_key, "percent"})
+    if unknown:
+        raise ValueError(
+            f"expected only {value_key} and percent in the {kind} fault, got {', '.join(unknown)}"
+        )
+    percent = setting.get("percent", 100.0)
+    if not _is_number(percent) or not 0 < percent <= 100:
+        raise ValueError(f"expected percent above 0 and at most 100, got {percent!r}")
+    value = setting.get(value_key)
+    if kind == "latency":
+        if not _is_number(value) or value < 0:
+            raise ValueError(f"expected delay_s, a number of seconds >= 0, got {value!r}")
+        return {"delay_s": float(value), "percent": float(percent)}
+    if not isinstance(value, int) or isinstance(value, bool) or not 400 <= value <= 599:
+        raise ValueError(f"expected status, an HTTP error status from 400 to 599, got {value!r}")
+    return {"status": value, "percent": float(percent)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Invocation(Protocol):
@@ -116,6 +162,10 @@ class FunctionPool:
         self.throttles = 0
         self.cold_starts = 0
         self.errors = 0
+        self.faults: dict[str, dict[str, Any] | None] = dict.fromkeys(FAULT_KINDS)
+        self.delayed = 0  # invocations the latency fault delayed
+        self.failed = 0  # invocations the errors fault answered with its status
+        self._random = random.Random()
         self._idle: list[Environment] = []
         self._busy = 0
         self._initializing = 0
@@ -140,6 +190,28 @@ class FunctionPool:
         log.info("lambda: reserved concurrency %s -> %s", previous, value)
         return previous
 
+    def set_fault(self, kind: str, setting: Any) -> dict[str, Any] | None:
+        """Set (or, with None, clear) the ``latency`` or ``errors`` fault; returns the previous setting.
+
+        ``KeyError`` for another kind, ``ValueError`` for a bad setting (see ``check_fault``).
+        """
+        checked = check_fault(kind, setting)
+        previous, self.faults[kind] = self.faults[kind], checked
+        log.info("lambda: %s fault %s -> %s", kind, previous, checked)
+        return previous
+
+    def _fault_for_invocation(self) -> dict[str, Any] | None:
+        """What the injected faults do to the invocation about to run (each rolls its own dice)."""
+        fault: dict[str, Any] = {}
+        latency, errors = self.faults["latency"], self.faults["errors"]
+        if latency is not None and self._random.random() * 100.0 < latency["percent"]:
+            fault["delay_s"] = latency["delay_s"]
+            self.delayed += 1
+        if errors is not None and self._random.random() * 100.0 < errors["percent"]:
+            fault["status"] = errors["status"]
+            self.failed += 1
+        return fault or None
+
     # -- invocations ----------------------------------------------------------------------------------
 
     def invoke(self, event: dict[str, Any], request_id: str, invocation: Invocation) -> bool:
@@ -163,13 +235,6 @@ class FunctionPool:
     def _run(
         self, env: Environment, event: dict[str, Any], request_id: str, invocation: Invocation, attempt: int
     ) -> None:
-        frame = encode(
-            {
-                "event": event,
-                "request_id": request_id,
-                "deadline_ms": int((time.time() + self.config.timeout) * 1000),
-            }
-        )
         writer = env.writer
         if writer is None or writer.is_closing():
             # The environment died and we have not read its EOF yet. Nothing reached a handler, so the
@@ -181,7 +246,17 @@ class FunctionPool:
                 return
             self._dispatch(event, request_id, invocation, attempt + 1)
             return
-        writer.write(frame)  # buffered by the event loop: a frozen environment cannot block the stack
+        message: dict[str, Any] = {
+            "event": event,
+            "request_id": request_id,
+            "deadline_ms": int((time.time() + self.config.timeout) * 1000),
+        }
+        fault = self._fault_for_invocation()
+        if fault is not None:
+            message["fault"] = fault
+        writer.write(
+            encode(message)
+        )  # buffered by the event loop: a frozen environment cannot block the stack
         env.state = BUSY
         self._busy += 1
         env.invocation = invocation

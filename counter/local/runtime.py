@@ -7,6 +7,11 @@ stdin and a result frame out on stdout (see ``framing``). The handler's own prin
 stderr, the stack's log: the frame channel is moved off file descriptors 0 and 1 before the handler
 is imported, so nothing it writes can corrupt a frame.
 
+An event frame may carry ``fault`` (the pool's injected faults, chosen per invocation): ``delay_s``
+is slept here before the handler runs, so the environment stays busy and the function's timeout
+keeps running; ``status`` answers that HTTP status with a JSON error body instead of running the
+handler, so the store is not touched (as the FIS Lambda extension and failure-lambda do).
+
 Environment: ``AWS_LAMBDA_LOG_STREAM_NAME`` (this environment's id), ``CHAOSCHECK_COLD_START``
 (seconds), ``CHAOSCHECK_HANDLER`` (``module.function``, default ``counter.lambda_handler.handler``),
 plus whatever the handler needs (``CHAOSCHECK_DB``).
@@ -15,6 +20,7 @@ plus whatever the handler needs (``CHAOSCHECK_DB``).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -45,6 +51,17 @@ class LambdaContext:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
+def injected_error(status: int, context: LambdaContext) -> dict[str, object]:
+    """The function URL response of an invocation failed by the ``errors`` fault."""
+    body = {"error": "injected fault", "fault": "lambda-errors", "status": status}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "X-Served-By": context.log_stream_name},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def main() -> None:
     die_with_parent()
     # Keep the frame channel on private descriptors; point fd 0 at /dev/null and fd 1 at stderr.
@@ -71,9 +88,15 @@ def main() -> None:
             return  # the stack closed our stdin: shut down
         context.aws_request_id = message.get("request_id", "")
         context._deadline_ms = message.get("deadline_ms", 0)
+        fault = message.get("fault") or {}
         frame: bytes
         try:
-            frame = encode({"result": handler(message["event"], context)})
+            if fault.get("delay_s"):
+                time.sleep(fault["delay_s"])
+            if fault.get("status"):
+                frame = encode({"result": injected_error(int(fault["status"]), context)})
+            else:
+                frame = encode({"result": handler(message["event"], context)})
         except Exception as exc:  # a function error: reported, and the environment lives on
             traceback.print_exc(file=sys.stderr)
             frame = encode({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}})
