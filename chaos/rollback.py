@@ -82,3 +82,35 @@ def rollback_from_journal(path: str | os.PathLike[str], backend: Backend) -> lis
         raise FileNotFoundError(f"{os.fspath(path)}: no fault journal here")
     with Journal(path) as journal:
         return rollback_open(backend, journal)
+
+
+def rollback_run(journal_path: str | os.PathLike[str]) -> list[RollbackOutcome]:
+    """Restore the open faults of a journal with the backend that wrote them, rebuilt from the journal.
+
+    For ``chaoscheck rollback`` and ``chaoscheck halt``: nothing but the file is needed (each ``inject``
+    line holds its backend's ``backend_config``). A backend that cannot be rebuilt comes back as an
+    error outcome for each of its faults, which stay open.
+    """
+    from chaos.backends import backend_for
+    from chaos.journal import open_injections as open_lines
+    from chaos.journal import read_journal
+
+    if not Path(journal_path).is_file():
+        raise FileNotFoundError(f"{os.fspath(journal_path)}: no fault journal here")
+    pending = open_lines(read_journal(journal_path))
+    if not pending:
+        return []
+    outcomes: list[RollbackOutcome] = []
+    with Journal(journal_path) as journal:
+        for line in reversed(pending):
+            try:
+                backend = backend_for(line.get("backend"), line.get("backend_config"))
+            except Exception as exc:
+                outcomes.append(
+                    RollbackOutcome(line["fault_id"], line["action"], line["target"], error=error_line(exc))
+                )
+                continue
+            outcome = rollback_injection(backend, journal, line)
+            if outcome is not None:
+                outcomes.append(outcome)
+    return outcomes

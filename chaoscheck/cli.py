@@ -87,6 +87,120 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+@app.command("rollback")
+def rollback_cmd(
+    run_dir: Annotated[Path | None, typer.Argument(help="the run directory whose faults to restore")] = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="every run under --runs-dir (and every dead registered run)")
+    ] = False,
+    runs_dir: Annotated[Path, typer.Option(help="with --all: where the runs are")] = Path("runs"),
+) -> None:
+    """Restore the faults a run left in force (its runner was killed), from its journal. Safe twice.
+
+    Exit 0 when nothing is left open, 1 when a fault could not be restored (it stays open; run again).
+    """
+    from chaoscheck.active_runs import active_runs
+
+    if (run_dir is None) == (not all_runs):
+        _fail("expected a RUN_DIR or --all, not both and not neither")
+    live = {run.run_dir for run in active_runs() if run.alive}
+    if all_runs:
+        candidates = sorted(p.parent for p in runs_dir.glob(f"*/{runformat.FAULTS}"))
+        candidates += [
+            run.run_dir for run in active_runs() if not run.alive and run.run_dir not in candidates
+        ]
+    else:
+        assert run_dir is not None
+        if not (run_dir / runformat.FAULTS).is_file():
+            _fail(f"{run_dir}: no {runformat.FAULTS} here (expected a run directory)")
+        candidates = [run_dir]
+    failed = 0
+    for candidate in candidates:
+        if candidate.resolve() in live:
+            out.print(
+                f"{candidate}: still running; its runner rolls back itself (or use chaoscheck halt)",
+                markup=False,
+                soft_wrap=True,
+            )
+            continue
+        failed += _restore(candidate)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def halt(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each runner to confirm")] = 10.0,
+) -> None:
+    """Emergency stop: every run in progress on this machine rolls back its faults and stops now.
+
+    Runners are asked (SIGUSR1) and confirm by journaling a halt; a runner that is dead or does not
+    confirm in time has its faults restored from its journal by this command.
+    """
+    import contextlib
+    import os
+    import time
+
+    from chaoscheck.active_runs import HALT_SIGNAL, active_runs, unregister
+
+    runs = active_runs()
+    if not runs:
+        out.print("no run in progress", markup=False, soft_wrap=True)
+        raise typer.Exit(0)
+    for run in runs:
+        if run.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(run.pid, HALT_SIGNAL)
+    failed = 0
+    for run in runs:
+        journal = run.run_dir / runformat.FAULTS
+        deadline = time.monotonic() + timeout
+        while run.alive and time.monotonic() < deadline and not _halted(journal):
+            time.sleep(0.05)
+        if run.alive and _halted(journal):
+            out.print(
+                f"{run.run_dir}: halted by its runner (pid {run.pid}); faults rolled back",
+                markup=False,
+                soft_wrap=True,
+            )
+            continue
+        why = "runner is gone" if not run.alive else f"runner did not confirm within {timeout:g} s"
+        out.print(f"{run.run_dir}: {why}; restoring from the journal", markup=False, soft_wrap=True)
+        failed += _restore(run.run_dir) if journal.is_file() else 0
+        if not run.alive:
+            unregister(run.path)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _halted(journal: Path) -> bool:
+    from chaos.journal import open_injections, read_journal
+
+    try:
+        entries = read_journal(journal)
+    except (OSError, ValueError):
+        return False
+    return any(e.get("event") == "halt" for e in entries) and not open_injections(entries)
+
+
+def _restore(run_dir: Path) -> int:
+    """Roll back the open faults of one run, print each outcome; returns how many failed."""
+    from chaos.rollback import rollback_run
+
+    try:
+        outcomes = rollback_run(run_dir / runformat.FAULTS)
+    except (OSError, ValueError) as exc:
+        err.print(f"chaoscheck: error: {exc}", markup=False, soft_wrap=True)
+        return 1
+    if not outcomes:
+        out.print(f"{run_dir}: nothing open", markup=False, soft_wrap=True)
+    for outcome in outcomes:
+        what = f"{run_dir}: fault {outcome.fault_id} ({outcome.action} on {outcome.target})"
+        if outcome.ok:
+            out.print(f"{what}: restored {outcome.result}", markup=False, soft_wrap=True)
+        else:
+            err.print(f"{what}: NOT restored: {outcome.error}", markup=False, soft_wrap=True)
+    return sum(not outcome.ok for outcome in outcomes)
+
+
 @app.command()
 def validate(scenarios: Annotated[list[Path], typer.Argument(help="scenario files")]) -> None:
     """Check scenario files; print one line per problem."""

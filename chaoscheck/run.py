@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.scenario import Scenario
-from chaoscheck import runformat
+from chaoscheck import active_runs, runformat
 from chaoscheck.errors import RunInterrupted, UserError
 from chaoscheck.locust_process import LocustProcess
 from chaoscheck.session import RunSession, new_run_dir, read_json
@@ -60,7 +61,8 @@ def execute(
     session.prepare()
     interrupted: int | None = None
     started = False
-    with _signals_raise() as stop_signal:
+    entry = active_runs.register(run_dir)
+    with _signals_raise() as stop_signal, _halt_on_request(session):
         try:
             log(f"starting target {target.name}")
             target.start()
@@ -81,6 +83,7 @@ def execute(
                     target.stop()
             if late and interrupted is None:
                 interrupted = late[0]
+            active_runs.unregister(entry)
     summary = session.finish(aborted=interrupted is not None)
     return RunResult(run_dir, summary, interrupted)
 
@@ -121,6 +124,23 @@ def _drive(session: RunSession, processes: int) -> None:
         with _signals_deferred():
             session.stop_faults()
             locust.stop()
+
+
+@contextmanager
+def _halt_on_request(session: RunSession) -> Iterator[None]:
+    """``chaoscheck halt`` sends ``SIGUSR1``: halt in a thread (backend calls do not belong in a
+    signal handler), which rolls back, journals the halt and makes the load stop."""
+
+    def on_halt(_signum: int, _frame: Any) -> None:
+        threading.Thread(
+            target=session.halt, args=("halted by chaoscheck halt",), kwargs={"source": "halt"}, daemon=True
+        ).start()
+
+    previous = signal.signal(active_runs.HALT_SIGNAL, on_halt)
+    try:
+        yield
+    finally:
+        signal.signal(active_runs.HALT_SIGNAL, previous)
 
 
 @contextmanager
