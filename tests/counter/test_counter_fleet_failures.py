@@ -202,3 +202,58 @@ def test_no_instance_in_service_answers_503(stack: LocalStack) -> None:
     assert reply.headers["x-served-by"] == "balancer" and "error" in reply.body
     stack.control.wait_until(lambda s: len(in_service(s)) == 3, timeout=6)
     assert call(stack.fleet_url, "GET", "/health").status == 200
+
+
+def test_the_group_terminating_an_instance_deregisters_it_first_and_replaces_it(
+    stack: LocalStack, fresh_name: str
+) -> None:
+    state = stack.control.wait_until(lambda s: len(in_service(s)) == 3, timeout=6)
+    before = instances(stack)
+    errors_before = state["fleet"]["errors"]
+    victim = in_service(state)[0]
+    answer = stack.control.terminate_instance(victim)
+    assert answer == {
+        "id": victim,
+        "pid": before[victim]["pid"],
+        "state": "terminated",
+        "decrement_desired": False,
+        "desired": 3,
+        "previous_desired": 3,
+    }
+    # Deregistered before it was stopped: from now on no request reaches it, and none fails.
+    replies = [call(stack.fleet_url, "POST", f"/counters/{fresh_name}/increment") for _ in range(9)]
+    assert all(r.status == 200 and r.headers["x-served-by"] != victim for r in replies)
+    until(lambda: not process_running(before[victim]["pid"]), 5, what="the terminated instance to exit")
+    # Replaced at once (not after failed health checks), desired unchanged.
+    state = stack.control.wait_until(lambda s: len(in_service(s)) == 3, timeout=6)
+    assert len(set(in_service(state)) - set(before)) == 1 and state["fleet"]["desired"] == 3
+    gone = next(i for i in state["fleet"]["instances"] if i["id"] == victim)
+    assert gone["state"] == "terminated" and gone["unhealthy_ns"] is None
+    assert state["fleet"]["errors"] == errors_before
+
+
+def test_terminating_with_decrement_lowers_desired_but_never_below_the_minimum(stack: LocalStack) -> None:
+    first, second, third = in_service(stack.control.wait_until(lambda s: len(in_service(s)) == 3, timeout=6))
+    try:
+        assert stack.control.terminate_instance(first, decrement_desired=True)["desired"] == 2
+        answer = stack.control.terminate_instance(second, decrement_desired=True)
+        assert (answer["desired"], answer["previous_desired"]) == (1, 2)
+        with pytest.raises(ControlError, match="at or above the minimum 1") as below_min:
+            stack.control.terminate_instance(third, decrement_desired=True)
+        assert below_min.value.status == 400
+        with pytest.raises(ControlError) as again:
+            stack.control.terminate_instance(first)
+        assert again.value.status == 409
+        with pytest.raises(ControlError) as unknown:
+            stack.control.terminate_instance("i-00000000000000000")
+        assert unknown.value.status == 404
+        with pytest.raises(ControlError, match="decrement_desired must be true or false") as bad:
+            stack.control._call("POST", f"/fleet/instances/{third}/terminate", {"decrement_desired": "yes"})
+        assert bad.value.status == 400
+        time.sleep(0.6)  # three passes of the group: nothing is launched in their place
+        state = stack.control.state()
+        assert state["fleet"]["desired"] == 1 and in_service(state) == [third]
+        assert [i["id"] for i in state["fleet"]["instances"] if i["state"] != "terminated"] == [third]
+    finally:
+        stack.control.set_desired_capacity(3)
+    stack.control.wait_until(lambda s: len(in_service(s)) == 3, timeout=6)

@@ -158,6 +158,10 @@ def test_state_shape(stack: LocalStack) -> None:
     state = stack.control.state()
     assert set(state) == {"fleet", "lambda"}
     assert {"desired", "min", "max", "requests", "errors", "in_flight", "instances"} <= set(state["fleet"])
+    assert state["fleet"]["name"] == "fleet" and state["lambda"]["name"] == "counter"
+    assert state["fleet"]["tags"] == state["lambda"]["tags"] == {"chaoscheck:allowed": "true"}
+    assert state["lambda"]["faults"] == {"latency": None, "errors": None}
+    assert state["lambda"]["fault_delays"] == state["lambda"]["fault_errors"] == 0
     for instance in state["fleet"]["instances"]:
         assert {"id", "state", "pid", "port", "launched_ns", "in_service_ns", "terminated_ns"} <= set(
             instance
