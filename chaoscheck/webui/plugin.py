@@ -19,9 +19,11 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
+from chaoscheck.active_runs import HALT_SIGNAL
 from chaoscheck.webui.options import add_own_options, show_plugin_options
 from chaoscheck.webui.runs import Runs
 
@@ -47,6 +49,8 @@ def _on_init(environment: Any, **_: Any) -> None:
     # Added last, so called first when Locust quits (quitting fires in reverse order).
     environment.events.quitting.add_listener(_on_quitting_first)
     atexit.register(runs.roll_back_at_exit)
+    # ``chaoscheck halt`` asks with SIGUSR1; the halt runs in a greenlet, never in the handler.
+    gevent.signal_handler(HALT_SIGNAL, lambda: gevent.spawn(runs.halt_current, "halted by chaoscheck halt"))
     if environment.web_ui is not None:
         from chaoscheck.webui.tab import install
 

@@ -149,6 +149,12 @@ class Runs:
         log.info("run %s started: %s against %s", run.id, run.scenario.name, run.choice.target)
         gevent.spawn(self._stop_when_halted, run, environment)
 
+    def halt_current(self, reason: str) -> None:
+        """Halt the run in progress, if any (its watcher then stops the load)."""
+        run = self.current
+        if run is not None and run.status == RUNNING:
+            run.session.halt(reason, source="halt")
+
     def _stop_when_halted(self, run: WebRun, environment: Any) -> None:
         """A stop condition halted the run (faults already rolled back): stop the load as well."""
         while run.status == RUNNING and self.current is run:

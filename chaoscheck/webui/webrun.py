@@ -22,7 +22,7 @@ from chaos.actions import ACTIONS, get_action
 from chaos.rollback import RollbackOutcome
 from chaos.scenario import Scenario
 from chaos.scheduler import ManualInjection
-from chaoscheck import runformat
+from chaoscheck import active_runs, runformat
 from chaoscheck.errors import UserError
 from chaoscheck.session import RunSession, new_run_dir, read_json
 from chaoscheck.webui.options import RunChoice, start_target
@@ -44,6 +44,7 @@ class WebRun:
         self.verdict: str | None = None
         self.error: str | None = None
         self._log_handler: logging.Handler | None = None
+        self._registration: Path | None = None  # the entry that lets ``chaoscheck halt`` find this run
 
     @classmethod
     def begin(
@@ -71,6 +72,7 @@ class WebRun:
             raise
         run = cls(session, choice, started_ns)
         run._log_to(run_dir / runformat.LOCUST_LOG)
+        run._registration = active_runs.register(run_dir)
         session.start_faults(started_ns)
         return run
 
@@ -155,6 +157,8 @@ class WebRun:
         finally:
             if self.session.journal is not None:
                 self.session.journal.close()
+            if self._registration is not None:
+                active_runs.unregister(self._registration)
             self._stop_logging()
 
     # what the Chaos tab shows ------------------------------------------------------------------------
@@ -223,17 +227,21 @@ def action_catalogue(scenario: Scenario) -> list[dict[str, Any]]:
     for name in allowed_actions(scenario):
         spec = get_action(name)
         schema = spec.params.model_json_schema()
-        params = [
-            {
-                "name": param,
-                "type": field.get("type", "string"),
-                "default": field.get("default"),
-                "minimum": field.get("minimum"),
-                "maximum": field.get("maximum"),
-                "description": field.get("description", ""),
-            }
-            for param, field in schema.get("properties", {}).items()
-        ]
+        params = []
+        for param, field in schema.get("properties", {}).items():
+            kind = _json_type(field)
+            if kind in ("object", "array", None):
+                continue  # target selectors and id lists: the tab acts on the stack's own group/function
+            params.append(
+                {
+                    "name": param,
+                    "type": kind,
+                    "default": field.get("default"),
+                    "minimum": _bound(field, "minimum"),
+                    "maximum": _bound(field, "maximum"),
+                    "description": field.get("description", ""),
+                }
+            )
         catalogue.append(
             {
                 "name": spec.name,
@@ -244,6 +252,27 @@ def action_catalogue(scenario: Scenario) -> list[dict[str, Any]]:
             }
         )
     return catalogue
+
+
+def _json_type(field: dict[str, Any]) -> str | None:
+    """The JSON type of a parameter, looking through ``X | None`` (``anyOf``) and enums."""
+    if "type" in field:
+        return str(field["type"])
+    if "enum" in field or "const" in field:
+        return "string"
+    kinds = [option.get("type") for option in field.get("anyOf", []) if option.get("type") != "null"]
+    if "$ref" in field or any("$ref" in option for option in field.get("anyOf", [])):
+        return "object"
+    return str(kinds[0]) if len(kinds) == 1 else ("string" if kinds else None)
+
+
+def _bound(field: dict[str, Any], key: str) -> Any:
+    if key in field:
+        return field[key]
+    for option in field.get("anyOf", []):
+        if key in option:
+            return option[key]
+    return None
 
 
 def timeline_rows(entries: list[dict[str, Any]], started_ns: int, scheduled: int) -> list[dict[str, Any]]:

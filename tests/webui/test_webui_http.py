@@ -21,6 +21,7 @@ import pytest
 import yaml
 from webui_helpers import RESERVED, LocustUI, free_port, require_load_plugin, reserved_concurrency, wait_for
 
+from chaos.actions import ACTIONS
 from chaoscheck.locust_process import LOCUSTFILE
 
 pytestmark = pytest.mark.slow
@@ -197,7 +198,7 @@ def test_faults_are_rolled_back_before_locust_exits(webui_stack, workdir, start_
     assert ui.swarm(target="local", stack_state=str(webui_stack.state_file)).json()["success"] is True
     run = ui.wait_run(lambda r: r["counts"]["ok"] > 0, 15, "ok operations")
     assert run["scenario"] == "webui" and run["scenario_file"] is None
-    assert {a["name"] for a in ui.state()["actions"]} == {"terminate-instance", "throttle-lambda"}
+    assert {a["name"] for a in ui.state()["actions"]} == set(ACTIONS)
     injected = ui.inject("throttle-lambda", reserved_concurrency=2)
     assert injected.json()["ok"] and reserved_concurrency(webui_stack) == 2
 

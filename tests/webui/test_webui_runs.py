@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.actions import ACTIONS
 from chaos.scenario import load_scenario
 from chaoscheck.errors import UserError
 from chaoscheck.targets.local import LocalTarget
@@ -172,5 +173,13 @@ def test_the_actions_offered_are_the_scenario_s_with_their_parameters(scenarios:
         }
     ]
     every = action_catalogue(RunChoice().load())
-    assert [a["name"] for a in every] == ["terminate-instance", "throttle-lambda"]
+    assert [a["name"] for a in every] == list(ACTIONS)
     assert every[0]["lasting"] is False and every[0]["params"][0]["name"] == "count"
+    kill = {p["name"]: p for p in every[0]["params"]}
+    # Nested selectors stay out of the form; optional numbers and booleans keep their types.
+    assert "target" not in kill and "instance_ids" not in kill
+    assert (kill["count"]["type"], kill["count"]["minimum"], kill["decrement_desired"]["type"]) == (
+        "integer",
+        1,
+        "boolean",
+    )

@@ -139,6 +139,9 @@
         input = numberInput(param.name, param.default, param.description, param.minimum,
           param.type === "integer" ? "1" : "any");
         if (param.maximum !== null && param.maximum !== undefined) input.setAttribute("max", String(param.maximum));
+      } else if (param.type === "boolean") {
+        input = el("input", { type: "checkbox", name: param.name, title: param.description || param.name });
+        input.checked = param.default === true;
       } else {
         input = el("input", { type: "text", name: param.name, title: param.description || param.name });
         if (param.default !== null && param.default !== undefined) input.value = String(param.default);
@@ -234,6 +237,7 @@
   }
 
   function valueOf(input) {
+    if (input.getAttribute("data-type") === "boolean") return input.checked;
     if (input.value === "") return null;
     if (input.getAttribute("data-type") === "integer") return parseInt(input.value, 10);
     if (input.type === "number") return Number(input.value);
