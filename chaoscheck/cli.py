@@ -59,8 +59,17 @@ def run(
     fleet_url: Annotated[str | None, typer.Option(help="with --target http: the fleet's base URL")] = None,
     lambda_url: Annotated[str | None, typer.Option(help="with --target http: the Lambda's base URL")] = None,
     processes: Annotated[int, typer.Option(min=1, max=64, help="Locust worker processes (--processes)")] = 1,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="resolve and print every fault's target and the timeline; change nothing"
+        ),
+    ] = False,
 ) -> None:
-    """Run a scenario: load, faults, rollback, analysis, report. Exit 0 when every check passes."""
+    """Run a scenario: load, faults, rollback, analysis, report. Exit 0 when every check passes.
+
+    With --dry-run: exit 0 when every fault could be injected now, 1 when one would be refused.
+    """
     from chaoscheck.run import execute, new_run_dir
     from chaoscheck.targets.http import HttpTarget
     from chaoscheck.targets.local import LocalTarget
@@ -70,13 +79,20 @@ def run(
     if target == "local" and (fleet_url or lambda_url):
         _fail("--fleet-url/--lambda-url: only with --target http (the local stack has its own)")
     parsed = _load(scenario)
+    if dry_run:
+        _dry_run(parsed, target, fleet_url, lambda_url)
     try:
         if target == "http":
             urls = {tier: url for tier, url in (("fleet", fleet_url), ("lambda", lambda_url)) if url}
             chosen: Any = HttpTarget(urls)
         run_dir = new_run_dir(parsed.name, out_dir, runs_dir)
         if target == "local":
-            chosen = LocalTarget(parsed.stack, log_path=run_dir / runformat.STACK_LOG, seed=parsed.seed)
+            chosen = LocalTarget(
+                parsed.stack,
+                log_path=run_dir / runformat.STACK_LOG,
+                seed=parsed.seed,
+                max_share=parsed.safety.max_share,
+            )
         result = execute(
             parsed, scenario, run_dir, chosen, processes=processes, log=lambda m: err.print(f"[dim]{m}[/dim]")
         )
@@ -85,6 +101,30 @@ def run(
     if result.summary is not None:
         print_verdict(result.summary, result.run_dir)
     raise typer.Exit(result.exit_code)
+
+
+def _dry_run(parsed: Any, target: str, fleet_url: str | None, lambda_url: str | None) -> None:
+    """Start the target (a local stack is started and stopped; nothing else), plan, print, exit."""
+    from chaoscheck.dry_run import describe, plan_faults
+    from chaoscheck.targets.http import HttpTarget
+    from chaoscheck.targets.local import LocalTarget
+    from counter.local.client import StackError
+
+    chosen: Any
+    if target == "http":
+        chosen = HttpTarget({t: u for t, u in (("fleet", fleet_url), ("lambda", lambda_url)) if u})
+    else:
+        chosen = LocalTarget(parsed.stack, seed=parsed.seed, max_share=parsed.safety.max_share)
+    try:
+        chosen.start()
+        planned = plan_faults(parsed, chosen)
+    except (UserError, StackError) as exc:
+        _fail(str(exc).splitlines()[0])
+    finally:
+        chosen.stop()
+    for line in describe(parsed, chosen.name, planned):
+        out.print(line, markup=False, soft_wrap=True)
+    raise typer.Exit(1 if any(fault.refused for fault in planned) else 0)
 
 
 @app.command("rollback")

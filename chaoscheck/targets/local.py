@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from chaos.backends.local import LocalBackend
+from chaos.blast_radius import DEFAULT_MAX_SHARE
 from chaoscheck.runformat import SERVER_OPS_SCHEMA, TIMELINE_SCHEMA
 from counter.local.client import LocalStack
 from counter.local.config import StackConfig
@@ -26,19 +27,28 @@ class LocalTarget:
     name = "local"
     has_chaos = True
 
-    def __init__(self, config: StackConfig, log_path: Path | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        config: StackConfig,
+        log_path: Path | None = None,
+        seed: int | None = None,
+        max_share: float = DEFAULT_MAX_SHARE,
+    ) -> None:
         self._workdir: Path | None = None
         self.db_path: Path | None = None
         self._log_path = log_path
         self.stack: LocalStack | None = None
         self.config = config
         self.seed = seed
+        self.max_share = max_share
         self._state_file: Path | None = None
 
     @classmethod
-    def attached(cls, state_file: Path, seed: int | None = None) -> LocalTarget:
+    def attached(
+        cls, state_file: Path, seed: int | None = None, max_share: float = DEFAULT_MAX_SHARE
+    ) -> LocalTarget:
         """A target on the stack described by ``state_file`` (written by ``chaoscheck stack up``)."""
-        target = cls(StackConfig(), seed=seed)
+        target = cls(StackConfig(), seed=seed, max_share=max_share)
         target._state_file = state_file
         return target
 
@@ -62,7 +72,9 @@ class LocalTarget:
         return {"fleet": stack.fleet_url, "lambda": stack.lambda_url}
 
     def chaos_backend(self) -> LocalBackend:
-        return LocalBackend(self._running().control, seed=self.seed)
+        return LocalBackend(
+            self._running().control, seed=self.seed, max_share=self.max_share, state_file=self._state_file
+        )
 
     def wait_quiet(self, timeout: float) -> bool:
         control = self._running().control

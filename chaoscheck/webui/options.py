@@ -126,7 +126,9 @@ class RunChoice:
     def make_target(self, scenario: Scenario) -> Target:
         """The target asked for, not started yet. ``UserError`` when it cannot be used as asked."""
         if self.target == "local":
-            return LocalTarget.attached(Path(self.stack_state), seed=scenario.seed)
+            return LocalTarget.attached(
+                Path(self.stack_state), seed=scenario.seed, max_share=scenario.safety.max_share
+            )
         if self.target == "http":
             urls = {"fleet": self.fleet_url, "lambda": self.lambda_url}
             return HttpTarget({tier: url for tier, url in urls.items() if url})
