@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -21,9 +21,12 @@ class Stack:
     """A group and a function in moto, with helpers to read their state back."""
 
     session: boto3.Session
+    clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, region_name=REGION)
+        if service not in self.clients:
+            self.clients[service] = self.session.client(service, region_name=REGION)
+        return self.clients[service]
 
     # builders ----------------------------------------------------------------------------------------
 

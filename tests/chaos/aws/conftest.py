@@ -30,8 +30,11 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
                  "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                  "AWS_CONTAINER_CREDENTIALS_FULL_URI"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")]:
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_") or n.lower().endswith("_proxy")]:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(
+        "NO_PROXY", "127.0.0.1,localhost"
+    )  # moto's server is reached directly, never via a proxy
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
@@ -50,10 +53,17 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def shared_session() -> boto3.Session:
+    """One session for the whole run: it parses each service's model once (EC2's takes a good part of
+    a second). Its credentials are resolved at its first call, inside a test, so they are the fakes."""
+    return boto3.Session(region_name=REGION)
+
+
 @pytest.fixture
-def stack(aws: None) -> Stack:
+def stack(aws: None, shared_session: boto3.Session) -> Stack:
     """An empty moto account; build the group and function a test needs with its methods."""
-    return Stack(boto3.Session(region_name=REGION))
+    return Stack(shared_session)
 
 
 @pytest.fixture

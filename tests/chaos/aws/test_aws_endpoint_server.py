@@ -1,0 +1,63 @@
+"""The backend honours AWS_ENDPOINT_URL: moto's server on 127.0.0.1 stands in for AWS, no mock at all."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from aws_stack import FUNCTION, GROUP, REGION, Stack
+from moto.server import ThreadedMotoServer
+
+from chaos.backends import backend_for
+from chaos.backends.aws import AwsBackend
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's server on a free loopback port, and AWS_ENDPOINT_URL pointing at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    try:
+        yield url
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
+        server.stop()
+
+
+def test_the_endpoint_from_the_environment_is_used(endpoint: str) -> None:
+    stack = Stack(boto3.Session(region_name=REGION))  # its clients find the endpoint the same way
+    stack.group()
+    stack.function()
+    backend = AwsBackend(region=REGION, group_name=GROUP, function_name=FUNCTION, seed=1)
+
+    # read back through a client given the server explicitly: the change can only be in the server
+    server_lambda = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
+    server_asg = boto3.client("autoscaling", region_name=REGION, endpoint_url=endpoint)
+    throttle = backend.inject("throttle-lambda", {"reserved_concurrency": 0})
+    capacity = backend.inject("set-capacity", {"desired": 1})
+    assert server_lambda.get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 0
+    assert (
+        server_asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0][
+            "DesiredCapacity"
+        ]
+        == 1
+    )
+
+    descriptor = backend.descriptor()
+    assert endpoint not in json.dumps(descriptor)  # the endpoint comes from the environment, every time
+    rebuilt = backend_for("aws", descriptor)
+    rebuilt.rollback("set-capacity", capacity)
+    rebuilt.rollback("throttle-lambda", throttle)
+    assert "ReservedConcurrentExecutions" not in server_lambda.get_function_concurrency(FunctionName=FUNCTION)
+    assert (
+        server_asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0][
+            "DesiredCapacity"
+        ]
+        == 3
+    )
