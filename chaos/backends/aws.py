@@ -46,7 +46,6 @@ from chaos.actions import (
     LambdaLatencyParams,
     SetCapacityParams,
     StopInstanceParams,
-    TargetSelector,
     TerminateInstanceParams,
     ThrottleLambdaParams,
 )
@@ -362,13 +361,19 @@ class AwsBackend(Backend):
 
     def _rollback_capacity(self, injection: Injection) -> dict[str, Any]:
         undo = self._undo(injection, "group", "desired")
-        group = self._targets.group(_by_name(undo["group"]), check=False)
-        if group.desired != undo["desired"]:
+        name, previous = undo["group"], int(undo["desired"])
+        asg = self._clients.client("autoscaling")
+        with aws_call("autoscaling DescribeAutoScalingGroups"):
+            found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        if not found:  # deleted meanwhile: nothing is left to restore, and the fault may close
+            return {"desired": previous, "replaced": None, "reason": f"group {name} no longer exists"}
+        current = int(found[0]["DesiredCapacity"])
+        if current != previous:
             with aws_call("autoscaling SetDesiredCapacity"):
-                self._clients.client("autoscaling").set_desired_capacity(
-                    AutoScalingGroupName=group.name, DesiredCapacity=int(undo["desired"]), HonorCooldown=False
+                asg.set_desired_capacity(
+                    AutoScalingGroupName=name, DesiredCapacity=previous, HonorCooldown=False
                 )
-        return {"desired": undo["desired"], "replaced": group.desired}
+        return {"desired": previous, "replaced": current}
 
     # throttle-lambda: hold a reserved concurrency, then restore the previous one exactly -------------
 
@@ -507,10 +512,6 @@ def _validated(model: type[ActionParams], params: dict[str, Any]) -> Any:
 
 def _ids(target: str) -> list[str]:
     return [part for part in target.split(",") if part]
-
-
-def _by_name(name: str) -> TargetSelector:
-    return TargetSelector(name=name)
 
 
 def _named_profile(session: boto3.Session) -> str | None:

@@ -215,3 +215,15 @@ def test_set_capacity_outside_min_and_max_is_refused(
 def test_rollback_without_an_undo_record_fails_loudly(backend: AwsBackend) -> None:
     with pytest.raises(InjectionError, match="expected group, desired in the undo record, got None"):
         backend.rollback("set-capacity", Injection(GROUP, None))
+
+
+def test_set_capacity_rollback_when_the_group_is_gone_closes_the_fault(
+    counter_stack: Stack, backend: AwsBackend
+) -> None:
+    injection = backend.inject("set-capacity", {"desired": 2})
+    counter_stack.client("autoscaling").delete_auto_scaling_group(
+        AutoScalingGroupName=GROUP, ForceDelete=True
+    )
+    assert backend.rollback("set-capacity", injection) == {
+        "desired": 3, "replaced": None, "reason": f"group {GROUP} no longer exists",
+    }  # fmt: skip
