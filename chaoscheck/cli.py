@@ -241,6 +241,51 @@ def _restore(run_dir: Path) -> int:
     return sum(not outcome.ok for outcome in outcomes)
 
 
+@app.command("fis-export")
+def fis_export(
+    scenario: Annotated[Path, typer.Argument(help="scenario file")],
+    role_arn: Annotated[str, typer.Option(help="the IAM role FIS assumes to run the experiment")],
+    function_arn: Annotated[
+        str | None, typer.Option(help="the function the Lambda faults target (default: by tags)")
+    ] = None,
+    alarm: Annotated[
+        list[str] | None, typer.Option(help="NAME=ARN of a stop condition's CloudWatch alarm (repeatable)")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the template here (default stdout)")
+    ] = None,
+) -> None:
+    """Print an AWS FIS experiment template for the scenario's faults; stderr names what FIS cannot run.
+
+    Exit 0 when the template has at least one action, 1 when no fault could be mapped.
+    """
+    import json
+
+    from chaos.fis_export import fis_template
+
+    parsed = _load(scenario)
+    alarms: dict[str, str] = {}
+    for item in alarm or []:
+        name, sep, arn = item.partition("=")
+        if not sep or not name or not arn:
+            _fail(f"--alarm: expected NAME=ARN, got {item!r}")
+        alarms[name] = arn
+    template, messages = fis_template(parsed, role_arn=role_arn, function_arn=function_arn, alarm_arns=alarms)
+    for message in messages:
+        err.print(f"chaoscheck: {scenario}: {message}", markup=False, soft_wrap=True)
+    text = json.dumps(template, indent=2, sort_keys=True) + "\n"
+    if out_file is not None:
+        tmp = out_file.with_name(out_file.name + ".tmp")
+        try:
+            tmp.write_text(text)
+            tmp.replace(out_file)
+        except OSError as exc:
+            _fail(f"{out_file}: cannot write the template: {exc.strerror or exc}")
+    else:
+        sys.stdout.write(text)
+    raise typer.Exit(0 if template.get("actions") else 1)
+
+
 @app.command()
 def validate(scenarios: Annotated[list[Path], typer.Argument(help="scenario files")]) -> None:
     """Check scenario files; print one line per problem."""
