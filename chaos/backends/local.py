@@ -44,7 +44,7 @@ from chaos.actions import (
 )
 from chaos.backends.interface import Backend, Injection, InjectionError
 from chaos.blast_radius import DEFAULT_MAX_SHARE, choose_instances
-from counter.local.client import ControlError
+from counter.local.client import ControlError, LocalStack, StackError
 from counter.local.config import FUNCTION_NAME, GROUP_NAME, RESOURCE_TAGS
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,6 @@ class LocalBackend(Backend):
     def from_descriptor(cls, config: dict[str, Any] | None) -> LocalBackend:
         """The backend on the stack a journal's ``backend_config`` names; ``InjectionError`` (one line)
         when there is no state file or no stack answers there."""
-        from counter.local.client import LocalStack, StackError
-
         path = (config or {}).get("state_file")
         if not path:
             raise InjectionError(
