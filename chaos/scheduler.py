@@ -192,7 +192,9 @@ class FaultScheduler:
             raise ValueError(f"{action}: the {self._backend.name} backend cannot carry out this action")
         spec = get_action(action)
         try:
-            checked = spec.params.model_validate(dict(params or {}), strict=True).model_dump(mode="json")
+            checked = spec.params.model_validate(dict(params or {}), strict=True).model_dump(
+                mode="json", exclude_none=True
+            )  # the same form as a scheduled fault's ``Fault.params()``
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "params"

@@ -200,7 +200,8 @@ def test_a_crashed_environment_fails_its_invocation_and_is_replaced_on_demand(
     stack.control.signal_environment(env["id"], "KILL")
     worker.join(timeout=5)
     (reply,) = result
-    assert reply.status == 502 and reply.seconds < 1.0 and "exited" in reply.body["error"]
+    # At once when the process dies, not at the function timeout (3 s); loose for a busy 2-core machine.
+    assert reply.status == 502 and reply.seconds < 2.0 and "exited" in reply.body["error"]
     cold_starts = stack.control.state()["lambda"]["cold_starts"]
     again = call(stack.lambda_url, "GET", f"/counters/{fresh_name}")
     assert again.status == 200 and again.headers["x-served-by"] != env["id"]
