@@ -36,6 +36,22 @@ PHASE_SLO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "min_rps
 
 PHASE_SLO_SECTIONS = ("baseline", "fault", "recovery")
 
+AVAILABILITY_SLO = "availability"
+"""``slo.availability``: the error budget's target, a share strictly between 0 and 1 (or null)."""
+
+RESILIENCE_SLO = "resilience"
+RESILIENCE_SLO_KEYS = ("stability_window", "ttr_s", "max_degradation_rs", "min_availability")
+"""Numbers of ``slo.resilience``: seconds, seconds, request-seconds, a share. ``health`` and ``compare``
+are mappings of :data:`HEALTH_SLO_KEYS` and :data:`COMPARE_SLO_KEYS`."""
+
+HEALTH_SLO_KEYS = ("p99_ms", "error_rate", "min_rps")
+"""Keys of ``slo.resilience.health``: limits of a healthy 1 s bucket (missing ones: ``slo.baseline``'s)."""
+
+COMPARE_SLO_KEYS = ("p99_ms", "error_rate", "alpha")
+"""Keys of ``slo.resilience.compare``: a ratio >= 1, an increase in [0, 1], a significance level in (0, 1)."""
+
+SLO_SECTIONS = ("consistency", *PHASE_SLO_SECTIONS, AVAILABILITY_SLO, RESILIENCE_SLO)
+
 _REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "run_id": str,
     "scenario": str,
@@ -193,39 +209,97 @@ def _read_scenario(path: Path) -> dict[str, Any]:
     return scenario
 
 
-def _check_slo(slo: Any) -> dict[str, dict[str, float]]:
+def _check_slo(slo: Any) -> dict[str, Any]:
+    """``slo`` checked: known sections and keys, numbers in range; null sections are empty, null keys dropped.
+
+    Phase and consistency sections become ``{key: number}``; ``availability`` a number (absent when
+    null); ``resilience`` ``{key: number, "health": {...}, "compare": {...}}``.
+    """
     if slo is None:
         return {}
     if not isinstance(slo, dict):
         raise RunFormatError(f"{rf.SCENARIO}: slo: expected a mapping, got {type(slo).__name__}")
-    checked: dict[str, dict[str, float]] = {}
+    checked: dict[str, Any] = {}
     for section, limits in slo.items():
+        where = f"{rf.SCENARIO}: slo.{section}"
+        if section == AVAILABILITY_SLO:
+            if limits is not None:
+                checked[section] = _slo_number(where, limits, low=0, high=1, open_bounds=True)
+            continue
         if section == "consistency":
             allowed: tuple[str, ...] = CONSISTENCY_SLO_KEYS
         elif section in PHASE_SLO_SECTIONS:
             allowed = PHASE_SLO_KEYS
+        elif section == RESILIENCE_SLO:
+            allowed = (*RESILIENCE_SLO_KEYS, "health", "compare")
         else:
-            expected = ", ".join(("consistency", *PHASE_SLO_SECTIONS))
-            raise RunFormatError(f"{rf.SCENARIO}: slo.{section}: unknown section, expected one of {expected}")
-        if limits is None:
-            limits = {}
-        if not isinstance(limits, dict):
-            raise RunFormatError(f"{rf.SCENARIO}: slo.{section}: expected a mapping of thresholds")
-        checked[section] = {}
+            raise RunFormatError(f"{where}: unknown section, expected one of {', '.join(SLO_SECTIONS)}")
+        limits = _slo_mapping(where, limits, allowed)
+        if section != RESILIENCE_SLO:
+            checked[section] = {
+                key: _slo_number(f"{where}.{key}", value, high=1 if key == "error_rate" else None)
+                for key, value in limits.items()
+            }
+            continue
+        resilience: dict[str, Any] = {}
         for key, value in limits.items():
-            if key not in allowed:
-                raise RunFormatError(
-                    f"{rf.SCENARIO}: slo.{section}.{key}: unknown key, expected one of {', '.join(allowed)}"
-                )
-            if value is None:  # the resolved scenario writes every key; null means "not checked"
+            if key in ("health", "compare"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise RunFormatError(f"{rf.SCENARIO}: slo.{section}.{key}: expected a number, got {value!r}")
-            if value < 0 or (key == "error_rate" and value > 1):
-                bound = "between 0 and 1" if key == "error_rate" else "not negative"
-                raise RunFormatError(f"{rf.SCENARIO}: slo.{section}.{key}: expected {bound}, got {value!r}")
-            checked[section][key] = value
+            if key == "stability_window":
+                resilience[key] = _slo_number(f"{where}.{key}", value, open_bounds=True)
+            else:
+                resilience[key] = _slo_number(
+                    f"{where}.{key}", value, high=1 if key == "min_availability" else None
+                )
+        health = _slo_mapping(f"{where}.health", limits.get("health"), HEALTH_SLO_KEYS)
+        resilience["health"] = {
+            key: _slo_number(f"{where}.health.{key}", value, high=1 if key == "error_rate" else None)
+            for key, value in health.items()
+        }
+        compare = _slo_mapping(f"{where}.compare", limits.get("compare"), COMPARE_SLO_KEYS)
+        bounds: dict[str, dict[str, Any]] = {
+            "p99_ms": {"low": 1},
+            "error_rate": {"high": 1},
+            "alpha": {"high": 1, "open_bounds": True},
+        }
+        resilience["compare"] = {
+            key: _slo_number(f"{where}.compare.{key}", value, **bounds[key]) for key, value in compare.items()
+        }
+        checked[section] = resilience
     return checked
+
+
+def _slo_mapping(where: str, limits: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of one SLO mapping whose value is not null; null or absent is an empty mapping."""
+    if limits is None:
+        return {}
+    if not isinstance(limits, dict):
+        raise RunFormatError(f"{where}: expected a mapping of thresholds")
+    for key in limits:
+        if key not in allowed:
+            raise RunFormatError(f"{where}.{key}: unknown key, expected one of {', '.join(allowed)}")
+    # the resolved scenario writes every key; null means "not checked"
+    return {key: value for key, value in limits.items() if value is not None}
+
+
+def _slo_number(
+    where: str, value: Any, *, low: float = 0, high: float | None = None, open_bounds: bool = False
+) -> float:
+    """``value`` if it is a finite number in [low, high] (or (low, high) when ``open_bounds``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RunFormatError(f"{where}: expected a number, got {value!r}")
+    if open_bounds:
+        inside = low < value and (high is None or value < high)
+        bound = f"between {low} and {high}, exclusive" if high is not None else f"above {low}"
+    else:
+        inside = low <= value and (high is None or value <= high)
+        if high is not None:
+            bound = f"between {low} and {high}"
+        else:
+            bound = "not negative" if low == 0 else f"at least {low}"
+    if not inside:
+        raise RunFormatError(f"{where}: expected {bound}, got {value!r}")
+    return value
 
 
 # -- parquet tables --------------------------------------------------------------------------------

@@ -28,9 +28,11 @@ from pydantic import (
     Field,
     PlainValidator,
     SerializeAsAny,
+    SerializerFunctionWrapHandler,
     ValidationError,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -307,17 +309,68 @@ class PhaseSLO(_Strict):
     min_rps: float | None = Field(None, ge=0, description="successful requests per second (goodput)")
 
 
+class HealthSLO(_Strict):
+    """When one 1 s bucket of the load is healthy; a key left out (null) comes from ``slo.baseline``."""
+
+    p99_ms: float | None = Field(None, gt=0, description="nearest-rank p99 of the bucket's raw latency")
+    error_rate: float | None = Field(None, ge=0, le=1, description="bad events (not ok, omitted) / events")
+    min_rps: float | None = Field(None, ge=0, description="ok requests in the bucket (goodput per second)")
+
+
+class CompareSLO(_Strict):
+    """Baseline versus each recovery phase (Kayenta's judge); a metric left out (null) is not checked."""
+
+    p99_ms: float | None = Field(
+        None, ge=1, description="recovered per-second p99 may be this many times the baseline's (1.1)"
+    )
+    error_rate: float | None = Field(
+        None, ge=0, le=1, description="recovered per-second error rate may exceed the baseline's by this much"
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the Mann-Whitney U test")
+
+
+class ResilienceSLO(_Strict):
+    """Recovery of each fault, judged on 1 s buckets of the load (docs/analysis.md#recovery)."""
+
+    stability_window: PositiveDuration = Field(
+        10.0, description="recovered once every bucket of this long a stretch is healthy"
+    )
+    ttr_s: float | None = Field(None, ge=0, description="most seconds from injection to the recovery point")
+    max_degradation_rs: float | None = Field(
+        None, ge=0, description="most request-seconds lost (seconds of the baseline's median goodput)"
+    )
+    min_availability: float | None = Field(
+        None, ge=0, le=1, description="least ok / (requests + omitted) during each fault window"
+    )
+    health: HealthSLO = HealthSLO()
+    compare: CompareSLO = CompareSLO()
+
+
 class SLO(_Strict):
     """The verdict's thresholds: consistency for the whole run, latency and errors per phase.
 
     ``fault`` applies to every fault window; ``baseline`` is before the first fault and ``recovery``
-    after the last one (the analysis derives the phases from the fault journal).
+    after the last one (the analysis derives the phases from the fault journal). ``availability`` is
+    the target of the error budget (SRE workbook), ``resilience`` the limits on each fault's recovery;
+    both are left out of the resolved scenario when not given, so older scenarios resolve as before.
     """
 
     consistency: ConsistencySLO = ConsistencySLO()
     baseline: PhaseSLO | None = None
     fault: PhaseSLO | None = None
     recovery: PhaseSLO | None = None
+    availability: float | None = Field(
+        None, gt=0, lt=1, description="target share of good events: budget.<phase>.consumed checks"
+    )
+    resilience: ResilienceSLO | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_what_was_not_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in ("availability", "resilience"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class StopCondition(_Strict):
