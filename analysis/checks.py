@@ -19,13 +19,37 @@ nothing could be measured (``measured`` is None; ``note`` says why). Checks, in 
   fault phase, of ``slo.recovery`` on every recovery phase, in time order. A phase with no requests
   fails with ``measured`` None. A section with no phase of its kind in the run yields one failing
   check ``<section>.<key>`` (e.g. all faults aborted: the fault SLO was never exercised).
+
+Then the resilience checks (``analysis.recovery``, ``analysis.budget``, ``analysis.compare``), each
+only when the scenario states its threshold:
+
+* ``recovery.<fault>.ttr_s`` (``slo.resilience.ttr_s``), ``recovery.<fault>.degradation_rs``
+  (``max_degradation_rs``) and ``recovery.<fault>.availability`` (``min_availability``, measured >=
+  threshold) for each fault with a recovery record, in injection order. A fault that never recovered
+  has ``ttr_s`` None (infinite), so its TTR check fails; its degradation check fails too (the area
+  up to the end of the load is only a lower bound). With no such fault at all: one failing
+  ``recovery.ttr_s`` / ``recovery.degradation_rs`` / ``recovery.availability``.
+* ``budget.<phase>.consumed`` (``slo.availability``) for the baseline and each recovery phase:
+  the share of the phase's error budget it spent, threshold 1. Fault phases are expected to spend
+  budget; they are reported in ``summary.budget`` but not checked.
+* ``compare.<recovery phase>.<metric>`` for each metric of ``slo.resilience.compare``: measured is
+  the effect (p99 ratio, error-rate shift), threshold the tolerance; it passes unless classified
+  ``High`` (``NoData`` fails with ``measured`` None). Without a baseline or a recovery phase: one
+  failing ``compare.<metric>``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from analysis.rundir import CONSISTENCY_SLO_KEYS, PHASE_SLO_KEYS, PHASE_SLO_SECTIONS
+from analysis.compare import MIN_SAMPLES
+from analysis.rundir import (
+    AVAILABILITY_SLO,
+    CONSISTENCY_SLO_KEYS,
+    PHASE_SLO_KEYS,
+    PHASE_SLO_SECTIONS,
+    RESILIENCE_SLO,
+)
 
 _PHASE_MEASURE = {"min_rps": "ok_rps"}
 """SLO key -> phase statistic, where the names differ."""
@@ -39,8 +63,15 @@ def evaluate_checks(
     aborted: bool = False,
     aborted_faults: int = 0,
     abort_reason: str | None = None,
+    faults: list[dict] | None = None,
+    budget: dict | None = None,
+    comparison: dict | None = None,
 ) -> list[dict]:
-    """All checks of a run (see the module doc for names, order and rules)."""
+    """All checks of a run (see the module doc for names, order and rules).
+
+    ``faults`` are the summary's fault records (with their ``recovery``), ``budget`` and
+    ``comparison`` its sections; each left out skips its checks.
+    """
     checks = [
         check("run.aborted", int(aborted), 0, note=abort_reason),
         check("faults.aborted", aborted_faults, 0),
@@ -75,6 +106,13 @@ def evaluate_checks(
                     note=note,
                 )
             )
+    resilience = slo.get(RESILIENCE_SLO) or {}
+    if faults is not None:
+        checks += _recovery_checks(resilience, faults)
+    if budget is not None and slo.get(AVAILABILITY_SLO) is not None:
+        checks += _budget_checks(budget)
+    if comparison is not None:
+        checks += _compare_checks(resilience.get("compare") or {}, comparison)
     return checks
 
 
@@ -119,3 +157,84 @@ def _consistency_measure(consistency: dict, key: str) -> tuple[Any, str | None]:
 
 def _ordered(limits: dict[str, float]) -> list[str]:
     return [key for key in PHASE_SLO_KEYS if key in limits]
+
+
+_RECOVERY_CHECKS = (
+    ("ttr_s", "ttr_s", "ttr_s", False),
+    ("max_degradation_rs", "degradation_rs", "degradation_rs", False),
+    ("min_availability", "availability", "availability", True),
+)
+"""(SLO key, check suffix, recovery record field, at least) of the per-fault checks, in order."""
+
+_UNRECOVERED = {
+    "ttr_s": "no recovery point before the load ended: TTR is infinite",
+    "degradation_rs": "no recovery point before the load ended: its area to the load's end is a lower bound",
+}
+"""Why a fault that never recovered fails these checks whatever they measured."""
+
+
+def _recovery_checks(resilience: dict, faults: list[dict]) -> list[dict]:
+    measured_faults = [f for f in faults if f.get("recovery") is not None]
+    checks = []
+    for key, suffix, field, at_least in _RECOVERY_CHECKS:
+        if key not in resilience:
+            continue
+        limit = resilience[key]
+        if not measured_faults:
+            note = "no effective fault in this run"
+            checks.append(check(f"recovery.{suffix}", None, limit, at_least=at_least, note=note))
+            continue
+        for fault in measured_faults:
+            recovery = fault["recovery"]
+            result = check(
+                f"recovery.{fault['name']}.{suffix}",
+                recovery[field],
+                limit,
+                fault["name"],
+                at_least=at_least,
+                note=recovery.get("note") if recovery[field] is None else None,
+            )
+            if not recovery["recovered"] and field in _UNRECOVERED:
+                result["passed"] = False
+                result["note"] = _UNRECOVERED[field]
+            checks.append(result)
+    return checks
+
+
+def _budget_checks(budget: dict) -> list[dict]:
+    checks = []
+    for phase in budget["phases"]:
+        if phase["kind"] not in ("baseline", "recovery"):
+            continue
+        note = None if phase["consumed"] is not None else "no events in this phase"
+        checks.append(
+            check(f"budget.{phase['name']}.consumed", phase["consumed"], 1, phase["name"], note=note)
+        )
+    return checks
+
+
+def _compare_checks(limits: dict, comparison: dict) -> list[dict]:
+    checks = []
+    metrics = [m for m in ("p99_ms", "error_rate") if m in limits]
+    if metrics and not comparison["phases"]:
+        for metric in metrics:
+            note = comparison["note"] or "nothing to compare"
+            checks.append(check(f"compare.{metric}", None, limits[metric], note=note))
+    for phase in comparison["phases"]:
+        for metric in metrics:
+            judged = phase["metrics"][metric]
+            label = judged["classification"]
+            result = check(
+                f"compare.{phase['name']}.{metric}", judged["effect"], limits[metric], phase["name"]
+            )
+            result["passed"] = label != "High" and judged["effect"] is not None
+            if label == "NoData":
+                result["note"] = (
+                    f"NoData: under {MIN_SAMPLES} seconds with a value in {phase['name']} or the baseline"
+                )
+            else:
+                result["note"] = (
+                    f"{label}: Mann-Whitney p={judged['p_value']}, Hodges-Lehmann shift {judged['shift']}"
+                )
+            checks.append(result)
+    return checks

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.budget import error_budget
 from analysis.checks import evaluate_checks
+from analysis.compare import compare_recovery
 from analysis.consistency import check_counter
 from analysis.evidence import RATE_DIGITS, native
 from analysis.phases import Phase, fault_windows, iso, phase_stats, phases_from_journal, request_stats
+from analysis.recovery import health_buckets, load_events, recovery_by_fault
 from analysis.rundir import Run, load_run
 from analysis.series import per_second
 from chaoscheck import runformat as rf
@@ -54,6 +57,13 @@ def summarize(run: Run) -> dict:
         first = halts.sort_values(["ts_ns", "line"]).iloc[0]
         halted = {"at": first["ts"], "ts_ns": int(first["ts_ns"]), "reason": first["error"]}
     aborted = bool(meta["aborted"] or halted is not None)
+    # recovery, error budget, baseline versus recovery: one pass over the rows, then 1 s buckets
+    events = load_events(run.ops)
+    buckets = health_buckets(events, lo, hi)
+    recoveries = recovery_by_fault(events, buckets, windows, phases, run.slo, lo, hi)
+    faults = [{**_fault_record(w, lo), "recovery": recoveries.get(w.fault_id)} for w in windows]
+    budget = error_budget(events, phases, run.slo.get("availability"), lo, hi)
+    comparison = compare_recovery(buckets, phases, run.slo)
     checks = evaluate_checks(
         run.slo,
         consistency,
@@ -61,6 +71,9 @@ def summarize(run: Run) -> dict:
         aborted=aborted,
         aborted_faults=aborted_faults,
         abort_reason=halted["reason"] if halted else None,
+        faults=faults,
+        budget=budget,
+        comparison=comparison,
     )
     failed = [c["name"] for c in checks if not c["passed"]]
     summary = {
@@ -86,7 +99,9 @@ def summarize(run: Run) -> dict:
         "consistency": consistency,
         "load": overall if overall is not None else request_stats(_empty_rows(), 0.0),
         "phases": phases,
-        "faults": [_fault_record(w, lo) for w in windows],
+        "faults": faults,
+        "budget": budget,
+        "comparison": comparison,
         "errors": top_errors(run.ops),
         "notes": list(run.notes),
     }
