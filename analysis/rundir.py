@@ -6,8 +6,16 @@
 was expected, so the CLI can print it as it is and exit 2.
 
 Required: ``run.json``, ``scenario.yaml``, ``ops.parquet``, ``faults.jsonl`` (may be empty).
-Optional: ``timeline.parquet``, ``server_ops.parquet``.
+Optional: ``timeline.parquet``, ``server_ops.parquet``, ``xray.jsonl`` (``analysis.xray``), and the
+ledger columns added after the first run format (``intended_ns``, ``attempt``, ``trace_id``). What is
+missing is analysed without and listed in :attr:`Run.notes`, as are an aborted run, a load window
+that ``run.json`` left null (taken from the ledger) and workers whose last rows never arrived. A
+malformed ``xray.jsonl`` is a note too: X-Ray figures are never needed for the verdict.
 Extra columns in a table are ignored, so writers may add columns before readers use them.
+
+Low-cardinality string columns (:data:`OPS_CATEGORICAL`) are read as pandas categoricals with sorted
+categories (they compare, sort and group like strings, at one byte per row); the keys (``op_id``,
+``trace_id``) stay Arrow-backed strings. No Python object is made per row.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,13 +67,13 @@ _REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "target": str,
     "started_at": str,
     "ended_at": str,
-    "load_started_ns": int,
-    "load_ended_ns": int,
 }
 _OPTIONAL_META: dict[str, type | tuple[type, ...]] = {
     "counter": str,
     "endpoints": dict,
     "aborted": bool,
+    "load_started_ns": int,
+    "load_ended_ns": int,
 }
 
 FAULT_COLUMNS = (
@@ -112,7 +121,12 @@ class Run:
     server_ops: pd.DataFrame | None = None
     """``server_ops.parquet`` restricted to the run's counter, or None when the run has none."""
     notes: tuple[str, ...] = field(default_factory=tuple)
-    """Things the reader noticed that are not errors (e.g. ledger rows of other counters dropped)."""
+    """Things the reader noticed that are not errors (e.g. ledger rows of other counters dropped), and
+    what the run directory lacks (each one line, naming the file)."""
+    xray: pd.DataFrame | None = None
+    """``xray.jsonl`` as one row per segment (``analysis.xray.SEGMENT_COLUMNS``), or None."""
+    xray_error: str | None = None
+    """The one-line error of a malformed ``xray.jsonl`` (then ``xray`` is None)."""
 
 
 def load_run(path: str | Path) -> Run:
@@ -120,25 +134,44 @@ def load_run(path: str | Path) -> Run:
     root = Path(path)
     if not root.is_dir():
         raise RunFormatError(f"{root}: not a run directory (expected a directory holding {rf.RUN_META})")
+    notes: list[str] = []
     meta = _read_meta(root / rf.RUN_META)
     scenario = _read_scenario(root / rf.SCENARIO)
     slo = _check_slo(scenario.get("slo"))
     reads = scenario.get("reads", "strong")
     if reads not in READS_MODES:
         raise RunFormatError(f"{rf.SCENARIO}: reads: expected one of {', '.join(READS_MODES)}, got {reads!r}")
-    ops = _read_ops(root / rf.OPS)
+    if not (root / rf.OPS).exists() and (root / f"{rf.OPS}.partial").exists():
+        raise RunFormatError(
+            f"{rf.OPS}: missing; {rf.OPS}.partial is there: the run was killed before its ledger was "
+            "closed, and a Parquet file without its footer cannot be read"
+        )
+    ops = _read_ops(root / rf.OPS, notes)
+    _fill_load_window(meta, ops, notes)
     faults = _read_faults(root / rf.FAULTS)
-    timeline = _read_table(root / rf.TIMELINE, rf.TIMELINE_SCHEMA) if (root / rf.TIMELINE).exists() else None
+    timeline = None
+    if (root / rf.TIMELINE).exists():
+        timeline = _read_table(root / rf.TIMELINE, rf.TIMELINE_SCHEMA)
+    else:
+        notes.append(f"{rf.TIMELINE}: missing: no capacity chart and no scaling times for this run")
     server_ops = None
-    notes: list[str] = []
     if (root / rf.SERVER_OPS).exists():
-        server_ops = _read_table(root / rf.SERVER_OPS, rf.SERVER_OPS_SCHEMA)
+        server_ops = _read_table(root / rf.SERVER_OPS, rf.SERVER_OPS_SCHEMA, categorical=("counter",))
         counter = meta.get("counter")
         if counter is not None:
-            mine = server_ops["counter"] == counter
+            mine = (server_ops["counter"] == counter).to_numpy(dtype=bool)
             if not mine.all():
                 notes.append(f"{rf.SERVER_OPS}: ignored {int((~mine).sum())} rows of other counters")
                 server_ops = server_ops.loc[mine].reset_index(drop=True)
+    else:
+        notes.append(
+            f"{rf.SERVER_OPS}: missing: no store ledger, so lost and duplicated increments are only "
+            "bounded (L <= V <= U), not counted"
+        )
+    if meta["aborted"]:
+        notes.append(f"{rf.RUN_META}: the run was aborted: analysed with the rows recorded until it stopped")
+    notes.extend(_load_notes(root / rf.LOAD))
+    xray, xray_error = _read_xray(root, notes)
     return Run(
         path=root,
         meta=meta,
@@ -150,7 +183,58 @@ def load_run(path: str | Path) -> Run:
         timeline=timeline,
         server_ops=server_ops,
         notes=tuple(notes),
+        xray=xray,
+        xray_error=xray_error,
     )
+
+
+def _fill_load_window(meta: dict[str, Any], ops: pd.DataFrame, notes: list[str]) -> None:
+    """A load window that run.json left null (the load never reported it) is taken from the ledger."""
+    missing = [key for key in ("load_started_ns", "load_ended_ns") if meta.get(key) is None]
+    if not missing:
+        return
+    load = ops["kind"].isin(("increment", "read", "omitted")).to_numpy(dtype=bool)
+    start = ops["start_ns"].to_numpy(dtype=np.int64)[load]
+    first, last = (int(start.min()), int(start.max()) + 1) if len(start) else (0, 0)
+    if meta.get("load_started_ns") is None:
+        meta["load_started_ns"] = first
+    if meta.get("load_ended_ns") is None:
+        meta["load_ended_ns"] = max(last, meta["load_started_ns"])
+    notes.append(
+        f"{rf.RUN_META}: {' and '.join(missing)} null (the load never reported {_it(missing)}): "
+        "the load window is taken from the ledger, from its first request to its last"
+    )
+
+
+def _it(items: list[str]) -> str:
+    return "them" if len(items) > 1 else "it"
+
+
+def _load_notes(path: Path) -> list[str]:
+    """Notes from ``load.json``: workers whose last rows never reached the ledger."""
+    if not path.exists():
+        return []
+    try:
+        load = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return [f"{rf.LOAD}: unreadable, ignored"]
+    workers = load.get("incomplete_workers") if isinstance(load, dict) else None
+    if not workers:
+        return []
+    names = ", ".join(str(w) for w in workers) if isinstance(workers, list) else str(workers)
+    return [f"{rf.LOAD}: the last rows of {names} never reached the ledger: the ledger is incomplete"]
+
+
+def _read_xray(root: Path, notes: list[str]) -> tuple[pd.DataFrame | None, str | None]:
+    from analysis.xray import XRAY, read_xray  # analysis.xray imports this module
+
+    if not (root / XRAY).exists():
+        return None, None
+    try:
+        return read_xray(root / XRAY), None
+    except RunFormatError as exc:
+        notes.append(f"{exc}; X-Ray figures left out")
+        return None, str(exc)
 
 
 # -- run.json -----------------------------------------------------------------------------------------
@@ -171,7 +255,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
     for key, kind in _OPTIONAL_META.items():
         if meta.get(key) is not None:
             _check_type(path.name, key, meta[key], kind)
-    if meta["load_ended_ns"] < meta["load_started_ns"]:
+    started, ended = meta.get("load_started_ns"), meta.get("load_ended_ns")
+    if started is not None and ended is not None and ended < started:
         raise RunFormatError(f"{path.name}: load_ended_ns is before load_started_ns")
     meta = dict(meta)
     meta["aborted"] = bool(meta.get("aborted") or False)
@@ -308,18 +393,30 @@ def _slo_number(
 OPS_ADDED_COLUMNS: dict[str, Any] = {"intended_ns": None, "attempt": 0, "trace_id": None}
 """Ledger columns added after the first run format, with the value a ledger without them means."""
 
+_ADDED_COLUMN_NOTES = {
+    "intended_ns": "no due times: latency is corrected for coordinated omission only by back-fill "
+    "when the scenario has load.pacing",
+    "attempt": "every row is taken as a first attempt",
+    "trace_id": "X-Ray segments cannot be joined to requests",
+}
 
-def _read_ops(path: Path) -> pd.DataFrame:
-    ops = _read_table(path, rf.OPS_SCHEMA, defaults=OPS_ADDED_COLUMNS)
+OPS_CATEGORICAL = ("kind", "endpoint", "counter", "outcome", "error", "served_by", "worker")
+"""String columns of ``ops.parquet`` with few distinct values: read as categoricals (sorted categories)."""
+
+
+def _read_ops(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
+    ops = _read_table(
+        path, rf.OPS_SCHEMA, defaults=OPS_ADDED_COLUMNS, categorical=OPS_CATEGORICAL, notes=notes
+    )
     for column, allowed in (("kind", rf.KINDS), ("outcome", rf.OUTCOMES)):
-        bad = ~ops[column].isin(allowed)
+        bad = ~ops[column].isin(allowed).to_numpy(dtype=bool)
         if bad.any():
-            sample = ops.loc[bad, column].iloc[0]
+            sample = ops[column].iloc[int(np.argmax(bad))]
             raise RunFormatError(
                 f"{path.name}: column {column!r}: expected one of {', '.join(allowed)}, "
                 f"got {sample!r} on {int(bad.sum())} rows"
             )
-    missing_key = ops["op_id"].isna() & (ops["kind"] == "increment")
+    missing_key = ops["op_id"].isna().to_numpy(dtype=bool) & (ops["kind"] == "increment").to_numpy(dtype=bool)
     if missing_key.any():
         raise RunFormatError(
             f"{path.name}: column 'op_id': null on {int(missing_key.sum())} increment rows "
@@ -328,27 +425,58 @@ def _read_ops(path: Path) -> pd.DataFrame:
     return ops
 
 
-def _read_table(path: Path, schema: pa.Schema, defaults: dict[str, Any] | None = None) -> pd.DataFrame:
+def _read_table(
+    path: Path,
+    schema: pa.Schema,
+    defaults: dict[str, Any] | None = None,
+    categorical: tuple[str, ...] = (),
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
     """Read a parquet file, keep the schema's columns, cast to the schema's types, check nulls.
 
-    A column named in ``defaults`` may be absent (older run directories); it is then filled with
-    its default value.
+    A column named in ``defaults`` may be absent (older run directories); it is then filled with its
+    default value, and a line goes to ``notes``. String columns named in ``categorical`` become
+    categoricals with sorted categories. A file that is not Parquet, is truncated or has a corrupt
+    page raises :class:`RunFormatError` naming the file (and the column, when one is at fault).
     """
     if not path.exists():
         raise RunFormatError(f"{path.name}: missing (expected a Parquet file in the run directory)")
     try:
-        table = pq.read_table(path)
+        with pq.ParquetFile(path) as parquet:
+            file_schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunFormatError(f"{path.name}: not a readable Parquet file ({reason})") from None
+        raise RunFormatError(f"{path.name}: not a readable Parquet file ({_reason(exc)})") from None
+    present = [spec.name for spec in schema if spec.name in file_schema.names]
+    for spec in schema:
+        if spec.name not in present and (defaults is None or spec.name not in defaults):
+            raise RunFormatError(f"{path.name}: missing column {spec.name!r} (expected {spec.type})")
+    as_dictionary = [
+        name for name in categorical if name in present and pa.types.is_string(file_schema.field(name).type)
+    ]
+    table = _read_columns(path, present, as_dictionary)
     columns: dict[str, pd.Series] = {}
     for spec in schema:
-        if spec.name not in table.column_names:
-            if defaults is None or spec.name not in defaults:
-                raise RunFormatError(f"{path.name}: missing column {spec.name!r} (expected {spec.type})")
-            column = pa.array([defaults[spec.name]] * table.num_rows, type=spec.type)
+        if spec.name not in present:
+            default = defaults[spec.name]  # type: ignore[index]
+            if notes is not None:
+                notes.append(
+                    f"{path.name}: no column {spec.name!r} (a ledger from before it): "
+                    f"{_ADDED_COLUMN_NOTES.get(spec.name, 'taken as ' + repr(default))}"
+                )
+            if default is None:
+                column = pa.nulls(table.num_rows, spec.type)
+            else:
+                column = pa.array(np.full(table.num_rows, default), type=spec.type)
         else:
             column = table.column(spec.name)
+        if not spec.nullable and column.null_count:
+            raise RunFormatError(
+                f"{path.name}: column {spec.name!r}: {column.null_count} null values (expected none)"
+            )
+        if spec.name in as_dictionary:
+            series = column.to_pandas()
+            columns[spec.name] = series.cat.reorder_categories(sorted(series.cat.categories))
+            continue
         if column.type != spec.type:
             try:
                 column = column.cast(spec.type)
@@ -356,15 +484,31 @@ def _read_table(path: Path, schema: pa.Schema, defaults: dict[str, Any] | None =
                 raise RunFormatError(
                     f"{path.name}: column {spec.name!r}: expected {spec.type}, got {column.type}"
                 ) from None
-        if not spec.nullable and column.null_count:
-            raise RunFormatError(
-                f"{path.name}: column {spec.name!r}: {column.null_count} null values (expected none)"
-            )
         if pa.types.is_integer(spec.type) and spec.nullable:
             columns[spec.name] = column.to_pandas(types_mapper={spec.type: pd.Int64Dtype()}.get)
         else:
             columns[spec.name] = column.to_pandas()
-    return pd.DataFrame(columns)
+    del table
+    return pd.DataFrame(columns, copy=False)
+
+
+def _read_columns(path: Path, columns: list[str], as_dictionary: list[str]) -> pa.Table:
+    """The columns of a Parquet file; a column that cannot be decoded is named in the error."""
+    try:
+        return pq.read_table(path, columns=columns, read_dictionary=as_dictionary)
+    except (pa.ArrowException, OSError) as exc:
+        reason = _reason(exc)
+    for name in columns:  # which column is at fault?
+        try:
+            pq.read_table(path, columns=[name])
+        except (pa.ArrowException, OSError) as exc:
+            raise RunFormatError(f"{path.name}: column {name!r}: unreadable ({_reason(exc)})") from None
+    raise RunFormatError(f"{path.name}: not a readable Parquet file ({reason})")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- faults.jsonl ----------------------------------------------------------------------------------

@@ -20,10 +20,22 @@ from analysis.checks import evaluate_checks
 from analysis.compare import compare_recovery
 from analysis.consistency import check_counter
 from analysis.evidence import RATE_DIGITS, native
-from analysis.phases import Phase, fault_windows, iso, phase_stats, phases_from_journal, request_stats
+from analysis.phases import (
+    Phase,
+    fault_windows,
+    iso,
+    latency_method,
+    load_arrays,
+    phase_notes,
+    phase_stats,
+    phases_from_journal,
+    request_stats,
+    scenario_pacing_s,
+)
 from analysis.recovery import health_buckets, load_events, recovery_by_fault
 from analysis.rundir import Run, load_run
 from analysis.series import per_second
+from analysis.xray import XRAY, xray_summary
 from chaoscheck import runformat as rf
 
 SCHEMA_VERSION = 1
@@ -48,8 +60,7 @@ def summarize(run: Run) -> dict:
     lo, hi = meta["load_started_ns"], meta["load_ended_ns"]
     consistency = check_counter(run.ops, run.server_ops, run.reads)
     windows = fault_windows(run.faults)
-    phases = phase_stats(run.ops, phases_from_journal(windows, lo, hi), lo)
-    overall = phase_stats(run.ops, [Phase("load", "load", lo, hi)], lo)[0] if hi > lo else None
+    phases, overall, latency, latency_notes = _latency(run, phases_from_journal(windows, lo, hi))
     aborted_faults = sum(not w.effective for w in windows)
     halts = run.faults.loc[run.faults["event"] == "halt"]
     halted = None
@@ -103,9 +114,46 @@ def summarize(run: Run) -> dict:
         "budget": budget,
         "comparison": comparison,
         "errors": top_errors(run.ops),
-        "notes": list(run.notes),
+        "latency": latency,
+        "xray": _xray(run, phases_from_journal(windows, lo, hi)),
+        "notes": [*run.notes, *latency_notes],
     }
     return native(summary, RATE_DIGITS)
+
+
+def _latency(run: Run, phase_list: list[Phase]) -> tuple[list[dict], dict | None, dict, list[str]]:
+    """Phase figures, the whole load's figures, ``summary.latency`` and the phases' notes, in one pass
+    over the rows (analysis.phases)."""
+    lo, hi = run.meta["load_started_ns"], run.meta["load_ended_ns"]
+    arrays = load_arrays(run.ops)
+    pacing = scenario_pacing_s(run.scenario)
+    whole = [Phase("load", "load", lo, hi)] if hi > lo else []
+    stats = phase_stats(run.ops, [*phase_list, *whole], lo, pacing_s=pacing, arrays=arrays)
+    phases, overall = (stats[:-1], stats[-1]) if whole else (stats, None)
+    method = latency_method(arrays, pacing)
+    notes = phase_notes(phases)
+    if method["corrected"] is None and len(arrays.start):
+        notes.append(
+            "latency: no due times (intended_ns) and no load.pacing: a closed-loop run, latency is raw "
+            "only and under-samples slow periods (coordinated omission)"
+        )
+    elif method["corrected"] == "backfill":
+        notes.append(
+            f"latency: no due times (intended_ns): corrected by HdrHistogram's back-fill at the "
+            f"load.pacing interval of {method['interval_ms']} ms"
+        )
+    return phases, overall, method, notes
+
+
+def _xray(run: Run, phase_list: list[Phase]) -> dict | None:
+    """``summary.xray``: None without ``xray.jsonl``; ``{"error": ...}`` when it is malformed."""
+    if run.xray_error is not None:
+        return {"file": XRAY, "error": run.xray_error}
+    if run.xray is None:
+        return None
+    lo, hi = run.meta["load_started_ns"], run.meta["load_ended_ns"]
+    whole = [Phase("load", "load", lo, hi)] if hi > lo else []
+    return xray_summary(run.ops, run.xray, [*phase_list, *whole])
 
 
 def top_errors(ops: pd.DataFrame, limit: int = TOP_ERRORS) -> list[dict]:

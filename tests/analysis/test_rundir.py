@@ -89,9 +89,10 @@ def test_extra_columns_are_ignored(run_dir):
 
 def test_run_json_missing_key_and_bad_type(run_dir):
     meta = json.loads((run_dir / rf.RUN_META).read_text())
-    del meta["load_started_ns"]
+    del meta["run_id"]
     (run_dir / rf.RUN_META).write_text(json.dumps(meta))
-    assert error_of(run_dir) == "run.json: missing key 'load_started_ns' (expected an integer)"
+    assert error_of(run_dir) == "run.json: missing key 'run_id' (expected a string)"
+    meta["run_id"] = "run-test"
     meta["load_started_ns"] = "yesterday"
     (run_dir / rf.RUN_META).write_text(json.dumps(meta))
     assert error_of(run_dir) == "run.json: key 'load_started_ns': expected an integer, got str 'yesterday'"
@@ -180,7 +181,7 @@ def test_server_ledger_keeps_this_runs_counter(tmp_path):
     ledger = [applied("a", 1, 5), applied("x", 7, 6, counter="other")]
     run = load_run(write_run(tmp_path, [inc("a", 0, 10, value=1)], server_ops=ledger))
     assert list(run.server_ops["op_id"]) == ["a"]
-    assert run.notes == ("server_ops.parquet: ignored 1 rows of other counters",)
+    assert "server_ops.parquet: ignored 1 rows of other counters" in run.notes
 
 
 def test_not_a_directory(tmp_path):
@@ -199,3 +200,86 @@ def test_a_ledger_from_before_the_open_model_still_reads(tmp_path):
     ops = load_run(run_dir).ops
     assert ops["attempt"].tolist() == [0]
     assert ops["intended_ns"].isna().all() and ops["trace_id"].isna().all()
+
+
+# -- robustness: what a run lacks is analysed without and noted; broken tables are one line --------
+
+
+def big_run(tmp_path, n=5_000):
+    ops = [inc(f"k{i}", i, i + 2, value=i + 1) for i in range(n)] + [final(n + 10, n + 11, n)]
+    return write_run(tmp_path / "big", ops, load_ms=(0, n + 5))
+
+
+def test_a_truncated_parquet_file_is_one_line(tmp_path):
+    path = big_run(tmp_path)
+    data = (path / rf.OPS).read_bytes()
+    (path / rf.OPS).write_bytes(data[: len(data) // 2])
+    assert error_of(path).startswith("ops.parquet: not a readable Parquet file (")
+
+
+def test_a_corrupt_page_names_its_column(tmp_path):
+    path = big_run(tmp_path)
+    chunk = (
+        pq.ParquetFile(path / rf.OPS).metadata.row_group(0).column(rf.OPS_SCHEMA.get_field_index("end_ns"))
+    )
+    data = bytearray((path / rf.OPS).read_bytes())
+    start = (chunk.dictionary_page_offset or chunk.data_page_offset) + 20  # past the first page header
+    end = (chunk.dictionary_page_offset or chunk.data_page_offset) + chunk.total_compressed_size
+    data[start:end] = b"\xff" * (end - start)
+    (path / rf.OPS).write_bytes(bytes(data))
+    assert error_of(path).startswith("ops.parquet: column 'end_ns': unreadable (")
+
+
+def test_a_column_of_the_wrong_type_in_the_ledger(tmp_path):
+    path = write_run(tmp_path, [inc("a", 1, 2, value=1)], server_ops=[applied("a", 1, 1)])
+    table = pq.read_table(path / rf.SERVER_OPS)
+    index = table.schema.get_field_index("value_after")
+    pq.write_table(table.set_column(index, "value_after", pa.array([1.5])), path / rf.SERVER_OPS)
+    assert error_of(path) == "server_ops.parquet: column 'value_after': expected int64, got double"
+    pq.write_table(table.drop_columns(["applied_ns"]), path / rf.SERVER_OPS)
+    assert error_of(path) == "server_ops.parquet: missing column 'applied_ns' (expected int64)"
+
+
+def test_what_is_missing_is_listed_in_the_notes(tmp_path):
+    run_dir = write_run(tmp_path, [inc("a", 1, 2, value=1), final(100, 101, 1)])
+    table = pq.read_table(run_dir / rf.OPS).drop_columns(["intended_ns", "trace_id"])
+    pq.write_table(table, run_dir / rf.OPS)
+    from analysis.summary import summarize
+
+    summary = summarize(load_run(run_dir))
+    notes = "\n".join(summary["notes"])
+    assert "timeline.parquet: missing" in notes
+    assert "server_ops.parquet: missing: no store ledger" in notes
+    assert "ops.parquet: no column 'intended_ns'" in notes and "ops.parquet: no column 'trace_id'" in notes
+    assert "closed-loop run" in notes
+    assert summary["verdict"] == "pass" and summary["consistency"]["ledger"] is False
+
+
+def test_an_aborted_run_without_a_load_window_is_analysed_from_its_ledger(tmp_path):
+    ops = [inc(f"k{i}", 100 + i * 10, 105 + i * 10, value=i + 1) for i in range(20)]
+    run_dir = write_run(tmp_path, ops, meta={"aborted": True, "load_started_ns": None, "load_ended_ns": None})
+    (run_dir / rf.LOAD).write_text(json.dumps({"incomplete_workers": ["host:42"]}))
+    run = load_run(run_dir)
+    assert run.meta["load_started_ns"] == ops[0]["start_ns"]
+    assert run.meta["load_ended_ns"] == ops[-1]["start_ns"] + 1
+    notes = "\n".join(run.notes)
+    assert "run.json: load_started_ns and load_ended_ns null" in notes
+    assert "run.json: the run was aborted" in notes
+    assert "load.json: the last rows of host:42 never reached the ledger" in notes
+    from analysis.summary import summarize
+
+    summary = summarize(run)
+    assert summary["load"]["requests"] == 20 and summary["aborted"] is True
+    assert summary["consistency"]["anomalies"]["final_missing"]["count"] == 1
+
+
+def test_a_ledger_left_partial_by_a_killed_run(run_dir):
+    (run_dir / rf.OPS).rename(run_dir / f"{rf.OPS}.partial")
+    assert error_of(run_dir).startswith("ops.parquet: missing; ops.parquet.partial is there")
+
+
+def test_string_columns_with_few_values_are_categoricals_that_compare_like_strings(run_dir):
+    ops = load_run(run_dir).ops
+    assert str(ops["kind"].dtype) == "category" and list(ops["kind"].cat.categories) == ["final", "increment"]
+    assert (ops["kind"] == "increment").tolist() == [True, False]
+    assert ops["op_id"].iloc[0] == "a" and str(ops["op_id"].dtype) != "category"
