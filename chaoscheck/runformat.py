@@ -23,6 +23,7 @@ REPORT = "report.html"
 LOCUST_LOG = "locust.log"
 STACK_LOG = "stack.log"
 LOAD = "load.json"
+SCALING = "scaling.parquet"
 
 # Outcomes of an operation, as Jepsen names them (shared/reference/verification.md).
 OK, FAIL, INFO = "ok", "fail", "info"
@@ -77,6 +78,33 @@ TIMELINE_SCHEMA = pa.schema(
         pa.field("lambda_cold_starts", pa.int64(), nullable=False),  # cumulative environments started
     ]
 )
+
+SCALING_RESOURCES = ("fleet", "lambda")
+SCALING_KINDS = {
+    "fleet": ("scale-out", "scale-in", "launch", "terminate"),
+    "lambda": ("cold-start", "reclaim", "terminate"),
+}
+"""Kinds of scaling activity per resource; docs/run-format.md says what each means."""
+SCALING_STATUSES = ("in_progress", "successful", "failed", "cancelled")
+
+SCALING_SCHEMA = pa.schema(
+    [
+        pa.field("activity_id", pa.string(), nullable=False),  # unique within the run
+        pa.field("resource", pa.string(), nullable=False),  # fleet | lambda
+        pa.field("kind", pa.string(), nullable=False),  # one of SCALING_KINDS[resource]
+        pa.field("cause", pa.string(), nullable=False),  # why, in words (like AWS's Cause)
+        pa.field("from_capacity", pa.int32(), nullable=False),  # desired, instances or environments before
+        pa.field("to_capacity", pa.int32(), nullable=False),  # ... and after
+        pa.field("start_ns", pa.int64(), nullable=False),  # epoch ns when it started
+        pa.field("end_ns", pa.int64(), nullable=True),  # epoch ns when it ended; null while in progress
+        pa.field("status", pa.string(), nullable=False),  # one of SCALING_STATUSES
+        pa.field("subject", pa.string(), nullable=True),  # the instance or environment id it is about
+        pa.field("replaces", pa.string(), nullable=True),  # launch: the instance it replaces
+        pa.field("parent", pa.string(), nullable=True),  # launch/terminate: the scale-out/in it serves
+        pa.field("metric", pa.float64(), nullable=True),  # scale-out/in by a policy: the metric's value
+    ]
+)
+"""``scaling.parquet``: every scaling activity of the target during the run, in start order."""
 
 JOURNAL_EVENTS = ("inject", "rollback", "abort", "halt")
 """Values of ``event`` in ``faults.jsonl``; see docs/run-format.md for the fields of a line."""

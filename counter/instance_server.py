@@ -8,7 +8,8 @@ be about to reuse (see shared/reference/local-stack-calibration.md).
 
 Run: ``python -m counter.instance_server --port N --db PATH`` (or ``--fd N`` for a listening socket
 inherited from the parent, which is how the local stack starts it). The instance id comes from
-``CHAOSCHECK_INSTANCE_ID``.
+``CHAOSCHECK_INSTANCE_ID``; ``CHAOSCHECK_INSTANCE_CONCURRENCY`` and ``CHAOSCHECK_SERVICE_TIME`` give it a
+finite capacity (``counter.local.capacity``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     instance_id = os.environ.get(INSTANCE_ID_ENV) or f"instance-{os.getpid()}"
-    app = CounterASGI(SQLiteStore(args.db), instance_id)
+    # The local stack gives an instance a finite capacity through the environment (nothing when unset).
+    from counter.local.capacity import from_environment
+
+    app = from_environment(CounterASGI(SQLiteStore(args.db), instance_id))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

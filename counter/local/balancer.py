@@ -134,4 +134,5 @@ class Balancer:
             return
         self.in_flight += 1
         instance.in_flight += 1
+        instance.requests += 1
         pool.request(upstream_request(request), _Exchange(self, conn, instance, request))

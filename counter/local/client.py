@@ -148,6 +148,10 @@ class ControlClient:
         """The timeline samples (columns of ``TIMELINE_SCHEMA``), all or those after ``since_ns``."""
         return self._call("GET", "/timeline" if since_ns is None else f"/timeline?since_ns={since_ns}")
 
+    def activities(self, since_ns: int | None = None) -> list[dict[str, Any]]:
+        """The scaling activities (columns of ``SCALING_SCHEMA``), all or those not ended by ``since_ns``."""
+        return self._call("GET", "/activities" if since_ns is None else f"/activities?since_ns={since_ns}")
+
     def shutdown(self) -> None:
         """Ask the stack to stop (it answers first, then stops its children and exits)."""
         self._call("POST", "/shutdown", {}, timeout=5.0)

@@ -11,7 +11,7 @@ that scenario files read naturally; they are stored as float seconds.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -50,6 +50,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TargetTrackingConfig(_Strict):
+    """The group's target tracking scaling policy (``fleet.scaling``), as EC2 Auto Scaling runs one.
+
+    Every ``period`` the policy measures the load at the balancer and the metric: requests per second
+    (``requests_per_instance``, like ``ALBRequestCountPerTarget``) or requests in flight
+    (``in_flight_per_instance``) per in-service instance whose warm-up is over. After
+    ``scale_out_periods`` periods in a row above ``target`` it sets the desired capacity to the
+    instances the load needs at the target (``ceil(load / target)``, within min and max) if that is
+    more than the desired capacity already is; after ``scale_in_periods`` periods in a row below
+    ``scale_in_ratio * target``, with no instance pending or warming up, it removes one instance (or
+    more, down to what the load needs). See docs/scaling.md.
+    """
+
+    metric: Literal["requests_per_instance", "in_flight_per_instance"] = Field(
+        "requests_per_instance", description="what is tracked, per in-service instance out of warm-up"
+    )
+    target: float = Field(gt=0, description="the metric's target: requests/s or requests in flight")
+    period: Duration = Field(1.0, gt=0, description="one datapoint of the metric (60 s on AWS)")
+    scale_out_periods: int = Field(2, ge=1, description="periods in a row above target to scale out")
+    scale_in_periods: int = Field(10, ge=1, description="periods in a row below the low mark to scale in")
+    scale_in_ratio: float = Field(
+        0.9, gt=0, le=1, description="the low mark, as a share of the target (AWS: 90 %)"
+    )
+    warmup: Duration = Field(
+        3.0, ge=0, description="after entering service, an instance counts neither in the metric nor as warm"
+    )
+    disable_scale_in: bool = Field(False, description="never scale in (AWS's DisableScaleIn)")
+
+
 class FleetConfig(_Strict):
     """The EC2 Auto Scaling group behind an Application Load Balancer."""
 
@@ -66,6 +95,15 @@ class FleetConfig(_Strict):
     )
     idle_timeout: Duration = Field(
         4.0, gt=0, description="pooled upstream connections idle longer than this are not reused"
+    )
+    instance_concurrency: int | None = Field(
+        None, ge=1, description="requests one instance serves at once, the others queue; null: no limit"
+    )
+    service_time: Duration = Field(
+        0.0, ge=0, description="waited by each request while it holds one of the instance's slots"
+    )
+    scaling: TargetTrackingConfig | None = Field(
+        None, description="the target tracking policy; null: the desired capacity changes only when asked"
     )
 
     @model_validator(mode="after")
@@ -88,6 +126,16 @@ class LambdaConfig(_Strict):
     timeout: Duration = Field(3.0, gt=0, description="function timeout; a slower invocation answers 502")
     init_timeout: Duration = Field(
         10.0, gt=0, description="an environment whose init (before cold_start) takes longer is killed (502)"
+    )
+    service_time: Duration = Field(
+        0.0, ge=0, description="waited in the environment by each invocation before the handler's own work"
+    )
+    burst_limit: int | None = Field(
+        None, ge=1, description="new environments per burst_interval (AWS: 1,000 per 10 s); null: no limit"
+    )
+    burst_interval: Duration = Field(10.0, gt=0, description="the window over which burst_limit refills")
+    idle_timeout: Duration | None = Field(
+        None, gt=0, description="an environment idle this long is reclaimed; null: kept until the stack stops"
     )
 
 

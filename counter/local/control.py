@@ -14,6 +14,7 @@ Every call needs ``Authorization: Bearer <token>`` (the token the parent put in
 - ``PUT /lambda/faults/latency``           ``{"delay_s": s, "percent": p}`` or ``null``; answers the previous
 - ``PUT /lambda/faults/errors``            ``{"status": n, "percent": p}`` or ``null``; answers the previous
 - ``GET /timeline[?since_ns=N]``           the samples (all of the ring, or those after ``since_ns``)
+- ``GET /activities[?since_ns=N]``         the scaling activities (all, or those not ended by ``since_ns``)
 - ``POST /shutdown``                       stop the stack (answers first, then stops)
 """
 
@@ -26,11 +27,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from counter.local.activities import ActivityLog
 from counter.local.balancer import Balancer
 from counter.local.config import FUNCTION_NAME, GROUP_NAME, RESOURCE_TAGS
 from counter.local.fleet import Group
 from counter.local.http1 import HttpConnection, Request, json_response
 from counter.local.lambda_pool import FunctionPool
+from counter.local.scaling import TargetTracking
 from counter.local.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class ControlApi:
         timeline: Timeline,
         info: dict[str, Any],
         on_shutdown: Callable[[], None],
+        activities: ActivityLog | None = None,
+        policy: TargetTracking | None = None,
     ) -> None:
         self._expected = f"Bearer {token}".encode()
         self.group = group
@@ -62,6 +67,8 @@ class ControlApi:
         self.timeline = timeline
         self.info = info
         self.on_shutdown = on_shutdown
+        self.activities = activities if activities is not None else group.activities
+        self.policy = policy
 
     def __call__(self, conn: HttpConnection, request: Request) -> None:
         if not hmac.compare_digest(request.headers.get("authorization", "").encode(), self._expected):
@@ -85,6 +92,7 @@ class ControlApi:
             ("state",): {"GET": self.state},
             ("info",): {"GET": lambda: (200, self.info)},
             ("timeline",): {"GET": lambda: self._timeline(request)},
+            ("activities",): {"GET": lambda: (200, self.activities.since(_since_ns(request)))},
             ("shutdown",): {"POST": lambda: (200, {"stopping": True})},
             ("fleet", "capacity"): {"PUT": lambda: self._capacity(request)},
             ("lambda", "concurrency"): {"PUT": lambda: self._concurrency(request)},
@@ -121,6 +129,7 @@ class ControlApi:
                 "requests": balancer.requests,
                 "errors": balancer.errors,
                 "in_flight": balancer.in_flight,
+                "scaling": self.policy.snapshot() if self.policy is not None else None,
                 "instances": group.snapshot(),
             },
             "lambda": {
@@ -131,7 +140,9 @@ class ControlApi:
                 "active": pool.active,
                 "requests": pool.requests,
                 "throttles": pool.throttles,
+                "burst_throttles": pool.burst_throttles,
                 "cold_starts": pool.cold_starts,
+                "reclaimed": pool.reclaimed,
                 "errors": pool.errors,
                 "fault_delays": pool.delayed,
                 "fault_errors": pool.failed,
@@ -140,11 +151,7 @@ class ControlApi:
         }
 
     def _timeline(self, request: Request) -> tuple[int, Any]:
-        query = parse_qs(request.target.partition("?")[2])
-        since = query.get("since_ns", [None])[0]
-        if since is not None and not since.lstrip("-").isdigit():
-            raise ApiError(400, f"since_ns must be an integer, got {since!r}")
-        return 200, self.timeline.since(None if since is None else int(since))
+        return 200, self.timeline.since(_since_ns(request))
 
     def _capacity(self, request: Request) -> tuple[int, Any]:
         desired = _body(request).get("desired")
@@ -218,6 +225,15 @@ class ControlApi:
         except ProcessLookupError as exc:
             raise ApiError(409, str(exc)) from None
         return 200, {"id": target.id, "pid": target.pid, "signal": name.upper()}
+
+
+def _since_ns(request: Request) -> int | None:
+    """The ``since_ns`` query parameter (an integer), or None when absent; 400 when not an integer."""
+    query = parse_qs(request.target.partition("?")[2])
+    since = query.get("since_ns", [None])[0]
+    if since is not None and not since.lstrip("-").isdigit():
+        raise ApiError(400, f"since_ns must be an integer, got {since!r}")
+    return None if since is None else int(since)
 
 
 def _body(request: Request) -> dict[str, Any]:

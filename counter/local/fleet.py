@@ -18,6 +18,14 @@ The sequence of states follows shared/reference/aws-semantics.md, with the timer
   deregistered first, stopped like a scale-in, then replaced at once or, with ``decrement_desired``,
   not replaced (desired drops by one, never below the minimum).
 - Terminated instances stay listed (the last 200) with ``terminated_ns``, so a run can see history.
+- Every change of capacity is a scaling activity (``counter.local.activities``): each launch (until in
+  service) and termination, and each change of the desired capacity, by the target tracking policy
+  (``counter.local.scaling``) or through the control API, with its cause.
+- Capacity: each instance serves ``instance_concurrency`` requests at once, each held ``service_time``
+  (``counter.local.capacity``), so latency rises with the load per instance.
+- Warm-up: with a scaling policy, an instance that enters service is warm ``warmup`` later; until
+  then the policy counts it neither in its metric nor as capacity that allows a scale-in. The
+  instances of the initial capacity are warm at once.
 
 No fail-open: when no instance is in service, the balancer answers 503 (an ALB would route to all
 unhealthy targets instead; here the group replaces unhealthy instances within one interval anyway).
@@ -31,8 +39,11 @@ import logging
 import secrets
 import socket
 import time
+from collections import deque
 from typing import Any
 
+from counter.local import capacity
+from counter.local.activities import CANCELLED, FAILED, SUCCESSFUL, Activity, ActivityLog
 from counter.local.children import SIGNALS, Reaper, signal_by_name, spawn_python
 from counter.local.config import FleetConfig
 from counter.local.upstream import UpstreamPool
@@ -66,6 +77,11 @@ class Instance:
         self.fails = 0
         self.task: asyncio.Task[None] | None = None
         self.kill_at: float | None = None  # monotonic deadline for SIGKILL after a graceful stop
+        self.requests = 0  # routed to it by the balancer (the scaling policy's metric)
+        self.warm_ns: int | None = None  # when its warm-up ends (set when it enters service)
+        self.initial = False  # launched for the group's initial capacity: warm at once
+        self.launch_activity: Activity | None = None
+        self.terminate_activity: Activity | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,16 +93,29 @@ class Instance:
             "in_service_ns": self.in_service_ns,
             "unhealthy_ns": self.unhealthy_ns,
             "terminated_ns": self.terminated_ns,
+            "warm_ns": self.warm_ns,
         }
+
+    def warm(self, now_ns: int) -> bool:
+        """In service and past its warm-up."""
+        return self.state == IN_SERVICE and self.warm_ns is not None and now_ns >= self.warm_ns
 
 
 class Group:
     """The Auto Scaling group: keeps ``desired`` instances, health-checks them, replaces the unhealthy."""
 
-    def __init__(self, config: FleetConfig, db_path: str, reaper: Reaper) -> None:
+    def __init__(
+        self, config: FleetConfig, db_path: str, reaper: Reaper, activities: ActivityLog | None = None
+    ) -> None:
         self.config = config
         self.db_path = db_path
         self.reaper = reaper
+        self.activities = activities if activities is not None else ActivityLog()
+        self.warmup_ns = int((config.scaling.warmup if config.scaling is not None else 0.0) * 1e9)
+        self._replacing: deque[str] = deque()  # terminated instances still owed a replacement
+        self._scale_outs: deque[tuple[Activity, list[int]]] = deque()  # (activity, [launches still owed])
+        self._children: dict[str, tuple[Activity, list[Activity]]] = {}  # parent id -> (parent, children)
+        self._scale_in: Activity | None = None  # the scale-in whose terminations the next pass makes
         self.desired = config.desired
         self.min = config.min
         self.max = config.max
@@ -98,6 +127,8 @@ class Group:
     # -- the group's own loop -------------------------------------------------------------------------
 
     def start(self) -> None:
+        for _ in range(max(self.min, min(self.desired, self.max))):
+            self._launch("the group's initial capacity", initial=True)
         self._reconcile()
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
@@ -120,25 +151,42 @@ class Group:
                     log.warning("instance %s did not stop after SIGTERM: killed", inst.id)
             if inst.pool is not None and inst.state == IN_SERVICE:
                 inst.pool.expire_idle()
+            ending = inst.terminate_activity
+            if (
+                ending is not None
+                and not ending.done
+                and (inst.pid is None or not self.reaper.alive(inst.pid))
+            ):
+                ending.finish()
         for inst in [i for i in self.instances.values() if i.state == UNHEALTHY]:
             log.info("group: terminating unhealthy instance %s", inst.id)
-            self._terminate(inst, graceful=False)
+            cause = f"instance {inst.id} failed {inst.fails} health checks in a row: terminated and replaced"
+            self._terminate(inst, graceful=False, cause=cause, replace=True)
         for inst in [i for i in self.instances.values() if i.state == PENDING and i.pid is not None]:
             if not self.reaper.alive(inst.pid):  # its process died while booting: replace it
                 log.warning("group: %s exited while pending: terminating it", inst.id)
-                self._terminate(inst, graceful=False)
+                cause = f"instance {inst.id} exited while booting: terminated and replaced"
+                self._terminate(inst, graceful=False, cause=cause, replace=True)
         live = [i for i in self.instances.values() if i.state != TERMINATED]
         target = max(self.min, min(self.desired, self.max))
         for _ in range(target - len(live)):
-            self._launch()
+            self._launch(f"desired capacity {self.desired}, {len(live)} instance(s) alive")
         if len(live) > target:  # scale in: the newest pending ones first, then the newest in service
             newest_first = sorted(live, key=lambda i: i.launched_ns, reverse=True)
             victims = [i for i in newest_first if i.state == PENDING] + [
                 i for i in newest_first if i.state == IN_SERVICE
             ]
+            parent = self._scale_in
             for inst in victims[: len(live) - target]:
                 log.info("group: scaling in, terminating %s", inst.id)
-                self._terminate(inst, graceful=True)
+                cause = f"desired capacity lowered to {self.desired}: instance {inst.id} terminated"
+                self._terminate(inst, graceful=True, cause=cause, parent=parent)
+        self._scale_in = None  # its terminations (if any) are made: it ends when they have
+        self._replacing.clear()  # a replacement not launched now is not owed: the group is at capacity
+        for activity, owed in list(self._scale_outs):
+            if owed[0] <= 0:
+                self._scale_outs.remove((activity, owed))
+        self._settle_parents()
         self._forget_old()
 
     def _forget_old(self) -> None:
@@ -148,9 +196,34 @@ class Group:
 
     # -- lifecycle of one instance --------------------------------------------------------------------
 
-    def _launch(self) -> Instance:
+    def _launch(self, cause: str, initial: bool = False) -> Instance:
         inst = Instance(new_instance_id())
+        inst.initial = initial
+        alive = sum(1 for i in self.instances.values() if i.state != TERMINATED)
+        replaces = self._replacing.popleft() if self._replacing else None
+        parent: Activity | None = None
+        if replaces is not None:
+            cause = f"replacing instance {replaces}"
+        elif self._scale_outs:
+            parent, owed = self._scale_outs[0]
+            owed[0] -= 1
+            if owed[0] <= 0:
+                self._scale_outs.popleft()
+            cause = f"{parent.kind} {parent.from_capacity} -> {parent.to_capacity} ({parent.activity_id})"
         self.instances[inst.id] = inst
+        inst.launch_activity = self.activities.start(
+            "fleet",
+            "launch",
+            f"launching instance {inst.id}: {cause}",
+            alive,
+            alive + 1,
+            subject=inst.id,
+            replaces=replaces,
+            parent=parent.activity_id if parent is not None else None,
+            start_ns=inst.launched_ns,
+        )
+        if parent is not None:
+            self._children.setdefault(parent.activity_id, (parent, []))[1].append(inst.launch_activity)
         log.info("group: launched %s (pending, boots in %.2fs)", inst.id, self.config.boot_delay)
         inst.task = asyncio.get_running_loop().create_task(self._live(inst))
         return inst
@@ -164,7 +237,7 @@ class Group:
             self._boot(inst)
         except Exception:
             log.exception("group: %s failed to boot", inst.id)
-            self._terminate(inst, graceful=False)
+            self._terminate(inst, graceful=False, cause=f"instance {inst.id} failed to boot", replace=True)
             self._wake.set()
             return
         interval = self.config.health_interval
@@ -184,10 +257,12 @@ class Group:
             listener.bind((HOST, 0))
             listener.listen(1024)
             inst.port = listener.getsockname()[1]
+            env = {"CHAOSCHECK_INSTANCE_ID": inst.id}
+            env.update(capacity.environment(self.config.instance_concurrency, self.config.service_time))
             process = spawn_python(
                 "counter.instance_server",
                 ["--fd", str(listener.fileno()), "--db", self.db_path],
-                env={"CHAOSCHECK_INSTANCE_ID": inst.id},
+                env=env,
                 pass_fds=[listener.fileno()],
             )
         finally:
@@ -218,7 +293,12 @@ class Group:
             if inst.state in (PENDING, UNHEALTHY) and inst.passes >= self.config.healthy_threshold:
                 inst.state = IN_SERVICE
                 inst.in_service_ns = time.time_ns()
+                if inst.warm_ns is None:
+                    inst.warm_ns = inst.in_service_ns + (0 if inst.initial else self.warmup_ns)
                 self._update_rotation()
+                if inst.launch_activity is not None and not inst.launch_activity.done:
+                    inst.launch_activity.finish(SUCCESSFUL, inst.in_service_ns)
+                    self._settle_parents()
                 log.info("group: %s in service", inst.id)
         else:
             inst.fails += 1
@@ -232,28 +312,116 @@ class Group:
                     inst.pool = UpstreamPool(HOST, inst.port or 0, self.config.idle_timeout)
                 log.info("group: %s unhealthy after %d failed checks", inst.id, inst.fails)
 
-    def _terminate(self, inst: Instance, graceful: bool) -> None:
+    def _terminate(
+        self,
+        inst: Instance,
+        graceful: bool,
+        cause: str,
+        replace: bool = False,
+        parent: Activity | None = None,
+    ) -> None:
+        alive = sum(1 for i in self.instances.values() if i.state != TERMINATED)
         inst.state = TERMINATED
         inst.terminated_ns = time.time_ns()
         self._update_rotation()
         if inst.pool is not None:
             inst.pool.close()
+        launch = inst.launch_activity
+        if launch is not None and not launch.done:  # it never got into service
+            launch.finish(CANCELLED if parent is not None else FAILED, inst.terminated_ns)
+        inst.terminate_activity = self.activities.start(
+            "fleet",
+            "terminate",
+            cause,
+            alive,
+            alive - 1,
+            subject=inst.id,
+            parent=parent.activity_id if parent is not None else None,
+            start_ns=inst.terminated_ns,
+        )
+        if parent is not None:
+            self._children.setdefault(parent.activity_id, (parent, []))[1].append(inst.terminate_activity)
+        if replace:
+            self._replacing.append(inst.id)
         if inst.pid is not None:
             if graceful and self.reaper.signal(inst.pid, SIGNALS["TERM"]):
                 inst.kill_at = time.monotonic() + self.config.upstream_timeout
             else:
                 self.reaper.signal(inst.pid, SIGNALS["KILL"])
+                inst.terminate_activity.finish()
+        else:
+            inst.terminate_activity.finish()
+        self._settle_parents()
+
+    # -- scaling activities ---------------------------------------------------------------------------
+
+    def _settle_parents(self) -> None:
+        """End the desired-capacity changes whose launches (or terminations) have all ended."""
+        owed = {activity.activity_id for activity, left in self._scale_outs if left[0] > 0}
+        if self._scale_in is not None:
+            owed.add(self._scale_in.activity_id)  # its terminations are chosen at the next pass
+        for parent_id, (parent, children) in list(self._children.items()):
+            if parent_id in owed or any(not child.done for child in children):
+                continue
+            statuses = {child.status for child in children}
+            if not statuses:  # a scale-out with no launch (a scale-in came first), a scale-in with none
+                status = CANCELLED if parent.kind == "scale-out" else SUCCESSFUL
+            elif statuses == {SUCCESSFUL}:
+                status = SUCCESSFUL
+            else:
+                status = FAILED if FAILED in statuses else CANCELLED
+            end = max((child.end_ns or 0 for child in children), default=0)
+            parent.finish(status, end or None)
+            del self._children[parent_id]
+
+    def _record_desired(
+        self, previous: int, desired: int, cause: str, metric: float | None
+    ) -> Activity | None:
+        if desired == previous:
+            return None
+        kind = "scale-out" if desired > previous else "scale-in"
+        activity = self.activities.start("fleet", kind, cause, previous, desired, metric=metric)
+        if kind == "scale-out":
+            alive = sum(1 for i in self.instances.values() if i.state != TERMINATED)
+            launches = max(0, min(desired, self.max) - max(alive, min(previous, self.max)))
+            if launches:
+                self._scale_outs.append((activity, [launches]))
+                self._children[activity.activity_id] = (activity, [])
+            else:
+                activity.finish()
+        else:
+            for _, owed in self._scale_outs:  # launches not made yet are no longer wanted
+                owed[0] = 0
+            self._scale_outs.clear()
+            if self._scale_in is not None:  # superseded before its pass: this one takes over
+                self._children.pop(self._scale_in.activity_id, None)
+                self._scale_in.finish(CANCELLED)
+            self._scale_in = activity
+            self._children[activity.activity_id] = (activity, [])
+        self._settle_parents()
+        return activity
 
     def _update_rotation(self) -> None:
         self.rotation = [i for i in self.instances.values() if i.state == IN_SERVICE]
 
     # -- the operator's side --------------------------------------------------------------------------
 
-    def set_desired(self, desired: int) -> None:
+    def set_desired(
+        self, desired: int, cause: str | None = None, metric: float | None = None
+    ) -> Activity | None:
+        """Change the desired capacity (``SetDesiredCapacity``, or the scaling policy with its ``cause``).
+
+        Recorded as a ``scale-out`` or ``scale-in`` activity when it changes; returns it (None when
+        the capacity was already ``desired``). ``ValueError`` outside min..max.
+        """
         if not self.min <= desired <= self.max:
             raise ValueError(f"desired must be between min {self.min} and max {self.max}, got {desired}")
-        self.desired = desired
+        previous, self.desired = self.desired, desired
+        if cause is None:
+            cause = f"desired capacity set from {previous} to {desired} through the control API"
+        activity = self._record_desired(previous, desired, cause, metric)
         self._wake.set()
+        return activity
 
     def terminate(self, instance_id: str, decrement_desired: bool = False) -> tuple[Instance, int]:
         """The group terminates an instance itself (``TerminateInstanceInAutoScalingGroup``).
@@ -279,12 +447,10 @@ class Group:
                     "would break the group's minimum"
                 )
             self.desired = previous - 1
-        log.info(
-            "group: terminating %s on request (%s)",
-            inst.id,
-            f"desired {previous} -> {self.desired}" if decrement_desired else "a replacement follows",
-        )
-        self._terminate(inst, graceful=True)
+        what = f"desired {previous} -> {self.desired}" if decrement_desired else "a replacement follows"
+        log.info("group: terminating %s on request (%s)", inst.id, what)
+        cause = f"instance {inst.id} terminated on request (TerminateInstanceInAutoScalingGroup): {what}"
+        self._terminate(inst, graceful=True, cause=cause, replace=not decrement_desired)
         self._wake.set()  # the replacement (or nothing) at once, not at the next pass
         return inst, previous
 

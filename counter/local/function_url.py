@@ -1,7 +1,8 @@
 """The Lambda function URL: HTTP requests in, payload format 2.0 events to the function, HTTP out.
 
 A throttled invocation is answered 429 here, before any environment sees it, with the body and
-headers a function URL passes through from Lambda's ``TooManyRequestsException``. Timeouts, crashed
+headers a function URL passes through from Lambda's ``TooManyRequestsException`` (its ``Reason`` says
+which limit: reserved or account concurrency, or the scaling rate of a burst). Timeouts, crashed
 environments and function errors answer 502. Those answers carry ``X-Served-By: function-url``
 (and ``X-Target: <environment id>`` when an environment was involved); every other response is the
 handler's own, with the environment's id in ``X-Served-By``.
@@ -16,21 +17,17 @@ import uuid
 from typing import Any
 
 from counter.local.http1 import HttpConnection, Request, response_bytes
-from counter.local.lambda_pool import FunctionPool
+from counter.local.lambda_pool import ACCOUNT_LIMIT, RESERVED_LIMIT, SCALING_RATE, FunctionPool
 
 SERVED_BY = "function-url"
 _THROTTLE_HEADERS = [("X-Served-By", SERVED_BY), ("X-Amzn-ErrorType", "TooManyRequestsException")]
-_RESERVED_THROTTLE = response_bytes(
-    429,
-    b'{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded",'
-    b'"Type":"User","message":"Rate Exceeded."}',
-    _THROTTLE_HEADERS,
-)
-_ACCOUNT_THROTTLE = response_bytes(
-    429,
-    b'{"Reason":"ConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}',
-    _THROTTLE_HEADERS,
-)
+_THROTTLES = {
+    reason: response_bytes(
+        429, b'{"Reason":"%s","Type":"User","message":"Rate Exceeded."}' % reason.encode(), _THROTTLE_HEADERS
+    )
+    for reason in (RESERVED_LIMIT, ACCOUNT_LIMIT, SCALING_RATE)
+}
+"""The 429 bodies: over the reserved concurrency, over the account's, and over the scaling rate."""
 
 
 _FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
@@ -125,5 +122,4 @@ class FunctionUrl:
         if not self.pool.invoke(
             to_event(request, request_id), request_id, _Invocation(conn, request.keep_alive)
         ):
-            throttle = _ACCOUNT_THROTTLE if self.pool.reserved is None else _RESERVED_THROTTLE
-            conn.send(throttle, request.keep_alive)
+            conn.send(_THROTTLES[self.pool.last_throttle_reason], request.keep_alive)

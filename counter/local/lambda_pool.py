@@ -17,6 +17,15 @@ What it reproduces (shared/reference/aws-semantics.md):
   against ``timeout``), and ``errors`` answers ``status`` with a JSON error body without running the
   handler (the store is not touched). Throttled invocations never reach either. The two settings are
   independent; each is ``None`` when off.
+- Scaling (``burst_limit`` per ``burst_interval``, like AWS's 1,000 environments every 10 s): new
+  environments draw from a bucket of ``burst_limit`` tokens that refills continuously at
+  ``burst_limit / burst_interval`` per second. An invocation that needs a new environment when the
+  bucket is empty is throttled (429, ``FunctionInvocationRateLimitExceeded``), as one over the
+  concurrency limit is. Without ``burst_limit`` the pool grows as fast as invocations ask.
+- ``idle_timeout``: an environment idle that long is reclaimed (its process stopped), so the next
+  burst pays cold starts again. ``service_time`` is waited in the environment by every invocation
+  before the handler runs (the handler's I/O wait), so concurrency follows rate x duration.
+- Every environment started, reclaimed or lost is a scaling activity (``counter.local.activities``).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import time
 import uuid
 from typing import Any, Protocol
 
+from counter.local.activities import FAILED, Activity, ActivityLog
 from counter.local.children import SIGNALS, Reaper, signal_by_name, spawn_python
 from counter.local.config import LambdaConfig
 from counter.local.framing import FrameBuffer, encode
@@ -37,6 +47,11 @@ log = logging.getLogger(__name__)
 
 INITIALIZING, IDLE, BUSY, GONE = "initializing", "idle", "busy", "gone"
 MAX_REDISPATCH = 2  # environments found dead before an invocation fails (nothing reached a handler)
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+SCALING_RATE = "FunctionInvocationRateLimitExceeded"
+"""The ``Reason`` of a 429: over the reserved concurrency, the account's, or the scaling rate."""
+SHUTTING_DOWN = "the stack is shutting down"
 
 
 FAULT_KINDS = ("latency", "errors")
@@ -94,7 +109,9 @@ class Environment:
     """One execution environment and its process."""
 
     __slots__ = (
+        "activity",
         "id",
+        "idle_since",
         "init_timer",
         "invocation",
         "pending",
@@ -119,6 +136,8 @@ class Environment:
         self.pending: tuple[dict[str, Any], str, Invocation, int] | None = None  # what it starts for
         self.timer: asyncio.TimerHandle | None = None
         self.init_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0  # monotonic time it last became idle
+        self.activity: Activity | None = None  # its cold start
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "pid": self.pid, "started_ns": self.started_ns}
@@ -152,10 +171,13 @@ class _FrameReader(asyncio.Protocol):
 class FunctionPool:
     """The function: its environments, its concurrency limit and its counters."""
 
-    def __init__(self, config: LambdaConfig, db_path: str, reaper: Reaper) -> None:
+    def __init__(
+        self, config: LambdaConfig, db_path: str, reaper: Reaper, activities: ActivityLog | None = None
+    ) -> None:
         self.config = config
         self.db_path = db_path
         self.reaper = reaper
+        self.activities = activities if activities is not None else ActivityLog()
         self.reserved: int | None = config.reserved_concurrency
         self.environments: dict[str, Environment] = {}
         self.requests = 0
@@ -165,11 +187,55 @@ class FunctionPool:
         self.faults: dict[str, dict[str, Any] | None] = dict.fromkeys(FAULT_KINDS)
         self.delayed = 0  # invocations the latency fault delayed
         self.failed = 0  # invocations the errors fault answered with its status
+        self.burst_throttles = 0  # invocations throttled by the scaling rate
+        self.reclaimed = 0  # environments reclaimed after idle_timeout
+        self.last_throttle_reason = ACCOUNT_LIMIT if self.reserved is None else RESERVED_LIMIT
         self._random = random.Random()
         self._idle: list[Environment] = []
         self._busy = 0
         self._initializing = 0
         self._loop = asyncio.get_running_loop()
+        self._tokens = float(config.burst_limit or 0)
+        self._tokens_at = time.monotonic()
+        self._reclaimer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start reclaiming idle environments (when ``idle_timeout`` is set)."""
+        if self.config.idle_timeout is not None:
+            self._reclaimer = self._loop.create_task(self._reclaim_forever(self.config.idle_timeout))
+
+    async def _reclaim_forever(self, timeout: float) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            self.reclaim_idle(timeout)
+
+    def reclaim_idle(self, timeout: float) -> int:
+        """Retire the environments idle for ``timeout`` seconds or more; returns how many."""
+        limit = time.monotonic() - timeout
+        stale = [env for env in self.environments.values() if env.state == IDLE and env.idle_since <= limit]
+        for env in stale:
+            self.reclaimed += 1
+            self.retire(env, f"reclaimed after {timeout:g}s idle", kind="reclaim")
+        if stale:
+            self._idle = [env for env in self._idle if env.state == IDLE]
+        return len(stale)
+
+    def _has_idle(self) -> bool:
+        return any(env.state == IDLE for env in self._idle)
+
+    def _take_token(self) -> bool:
+        """One new environment's worth of the scaling rate, if the bucket has it."""
+        limit = self.config.burst_limit
+        if limit is None:
+            return True
+        now = time.monotonic()
+        refill = (now - self._tokens_at) * limit / self.config.burst_interval
+        self._tokens = min(float(limit), self._tokens + refill)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     @property
     def active(self) -> int:
@@ -215,10 +281,19 @@ class FunctionPool:
     # -- invocations ----------------------------------------------------------------------------------
 
     def invoke(self, event: dict[str, Any], request_id: str, invocation: Invocation) -> bool:
-        """Run ``event`` on an environment; False (and nothing runs) when throttled."""
+        """Run ``event`` on an environment; False (and nothing runs) when throttled.
+
+        ``last_throttle_reason`` then says which limit it hit (the ``Reason`` of the 429).
+        """
         self.requests += 1
         if self._busy + self._initializing >= self.limit:
             self.throttles += 1
+            self.last_throttle_reason = ACCOUNT_LIMIT if self.reserved is None else RESERVED_LIMIT
+            return False
+        if not self._has_idle() and not self._take_token():
+            self.throttles += 1
+            self.burst_throttles += 1
+            self.last_throttle_reason = SCALING_RATE
             return False
         self._dispatch(event, request_id, invocation, 0)
         return True
@@ -254,6 +329,8 @@ class FunctionPool:
         fault = self._fault_for_invocation()
         if fault is not None:
             message["fault"] = fault
+        if self.config.service_time:
+            message["service_s"] = self.config.service_time
         writer.write(
             encode(message)
         )  # buffered by the event loop: a frozen environment cannot block the stack
@@ -268,6 +345,9 @@ class FunctionPool:
                 env.init_timer.cancel()
             self._initializing -= 1
             env.state = IDLE
+            env.idle_since = time.monotonic()
+            if env.activity is not None:
+                env.activity.finish()
             log.info("lambda: environment %s ready (init %.0f ms)", env.id, frame["ready"])
             pending, env.pending = env.pending, None
             if pending is not None:
@@ -282,6 +362,7 @@ class FunctionPool:
             env.timer.cancel()
         invocation, env.invocation = env.invocation, None
         env.state = IDLE
+        env.idle_since = time.monotonic()
         self._busy -= 1
         self._idle.append(env)
         assert invocation is not None
@@ -308,6 +389,14 @@ class FunctionPool:
         self, event: dict[str, Any], request_id: str, invocation: Invocation, attempt: int
     ) -> None:
         env = Environment()
+        before = len(self.environments)
+        cause = (
+            f"an invocation found no idle environment ({self._busy} busy, {self._initializing} "
+            f"initializing, limit {self.limit})"
+        )
+        env.activity = self.activities.start(
+            "lambda", "cold-start", cause, before, before + 1, subject=env.id, start_ns=env.started_ns
+        )
         self.environments[env.id] = env
         self._initializing += 1
         self.cold_starts += 1
@@ -348,13 +437,25 @@ class FunctionPool:
         except OSError as exc:
             self.retire(env, f"cannot talk to the environment: {exc}")
 
-    def retire(self, env: Environment, message: str) -> None:
-        """Take an environment out of the function for good: fail what it was doing, kill its process."""
+    def retire(self, env: Environment, message: str, kind: str = "terminate") -> None:
+        """Take an environment out of the function for good: fail what it was doing, kill its process.
+
+        Recorded as a ``kind`` activity (``terminate``, or ``reclaim`` for an idle one), except when the
+        stack is shutting down.
+        """
         state = env.state
         if state == GONE:
             return
+        before = len(self.environments)
         env.state = GONE
         self.environments.pop(env.id, None)
+        if env.activity is not None and not env.activity.done:
+            env.activity.finish(FAILED)
+        if message != SHUTTING_DOWN:
+            ending = self.activities.start(
+                "lambda", kind, f"environment {env.id} {state}: {message}", before, before - 1, subject=env.id
+            )
+            ending.finish(end_ns=ending.start_ns)
         for timer in (env.timer, env.init_timer):
             if timer is not None:
                 timer.cancel()
@@ -398,5 +499,7 @@ class FunctionPool:
         return [env.to_json() for env in self.environments.values()]
 
     def stop(self) -> None:
+        if self._reclaimer is not None:
+            self._reclaimer.cancel()
         for env in list(self.environments.values()):
-            self.retire(env, "the stack is shutting down")
+            self.retire(env, SHUTTING_DOWN)

@@ -10,7 +10,9 @@ is imported, so nothing it writes can corrupt a frame.
 An event frame may carry ``fault`` (the pool's injected faults, chosen per invocation): ``delay_s``
 is slept here before the handler runs, so the environment stays busy and the function's timeout
 keeps running; ``status`` answers that HTTP status with a JSON error body instead of running the
-handler, so the store is not touched (as the FIS Lambda extension and failure-lambda do).
+handler, so the store is not touched (as the FIS Lambda extension and failure-lambda do). An event
+frame may carry ``service_s`` (the function's ``service_time``): slept before the handler runs, as the
+handler's own I/O wait would be, so that concurrency follows rate x duration.
 
 Environment: ``AWS_LAMBDA_LOG_STREAM_NAME`` (this environment's id), ``CHAOSCHECK_COLD_START``
 (seconds), ``CHAOSCHECK_HANDLER`` (``module.function``, default ``counter.lambda_handler.handler``),
@@ -96,6 +98,8 @@ def main() -> None:
             if fault.get("status"):
                 frame = encode({"result": injected_error(int(fault["status"]), context)})
             else:
+                if message.get("service_s"):
+                    time.sleep(message["service_s"])
                 frame = encode({"result": handler(message["event"], context)})
         except Exception as exc:  # a function error: reported, and the environment lives on
             traceback.print_exc(file=sys.stderr)

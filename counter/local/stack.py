@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from counter.local.activities import ActivityLog
 from counter.local.balancer import Balancer
 from counter.local.children import Reaper
 from counter.local.config import StackConfig
@@ -27,6 +28,7 @@ from counter.local.fleet import Group
 from counter.local.function_url import FunctionUrl
 from counter.local.http1 import HttpServer
 from counter.local.lambda_pool import FunctionPool
+from counter.local.scaling import policy_for
 from counter.local.timeline import Timeline
 from counter.sqlite_store import SQLiteStore
 
@@ -52,14 +54,16 @@ async def run(config: StackConfig, db_path: Path, token: str, state_file: Path |
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     reaper = Reaper()
-    group = Group(config.fleet, str(db_path), reaper)
+    activities = ActivityLog()
+    group = Group(config.fleet, str(db_path), reaper, activities)
     balancer = Balancer(group, config.fleet)
-    pool = FunctionPool(config.lambda_, str(db_path), reaper)
+    policy = policy_for(group, balancer)
+    pool = FunctionPool(config.lambda_, str(db_path), reaper, activities)
     timeline = Timeline(config.sample_interval, group, balancer, pool)
     fleet_server = HttpServer(balancer, "fleet")
     lambda_server = HttpServer(FunctionUrl(pool), "lambda")
     info: dict[str, Any] = {"pid": os.getpid(), "db": str(db_path)}
-    control = ControlApi(token, group, balancer, pool, timeline, info, stopped.set)
+    control = ControlApi(token, group, balancer, pool, timeline, info, stopped.set, activities, policy)
     control_server = HttpServer(control, "control")
     servers = (fleet_server, lambda_server, control_server)
     reaping: asyncio.Task[None] | None = None
@@ -70,6 +74,9 @@ async def run(config: StackConfig, db_path: Path, token: str, state_file: Path |
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, stopped.set)
         group.start()
+        if policy is not None:
+            policy.start()
+        pool.start()
         timeline.start()
         reaping = loop.create_task(_reap_forever(reaper))
         if state_file is not None:
@@ -86,6 +93,8 @@ async def run(config: StackConfig, db_path: Path, token: str, state_file: Path |
         if reaping is not None:
             reaping.cancel()
         timeline.stop()
+        if policy is not None:
+            policy.stop()
         group.stop()
         pool.stop()
         reaper.kill_all()
