@@ -21,6 +21,7 @@ from analysis.compare import compare_recovery
 from analysis.consistency import check_counter
 from analysis.evidence import RATE_DIGITS, native
 from analysis.phases import (
+    LoadArrays,
     Phase,
     fault_windows,
     iso,
@@ -54,13 +55,15 @@ class Analysis:
     series: pd.DataFrame
 
 
-def summarize(run: Run) -> dict:
-    """Compose consistency, phases and checks into the summary record (see docs/run-format.md)."""
+def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
+    """Compose consistency, phases and checks into the summary record (see docs/run-format.md).
+
+    ``arrays`` (``analysis.phases.load_arrays(run.ops)``) saves converting the rows once more."""
     meta = run.meta
     lo, hi = meta["load_started_ns"], meta["load_ended_ns"]
     consistency = check_counter(run.ops, run.server_ops, run.reads)
     windows = fault_windows(run.faults)
-    phases, overall, latency, latency_notes = _latency(run, phases_from_journal(windows, lo, hi))
+    phases, overall, latency, latency_notes = _latency(run, phases_from_journal(windows, lo, hi), arrays)
     aborted_faults = sum(not w.effective for w in windows)
     halts = run.faults.loc[run.faults["event"] == "halt"]
     halted = None
@@ -121,11 +124,13 @@ def summarize(run: Run) -> dict:
     return native(summary, RATE_DIGITS)
 
 
-def _latency(run: Run, phase_list: list[Phase]) -> tuple[list[dict], dict | None, dict, list[str]]:
+def _latency(
+    run: Run, phase_list: list[Phase], arrays: LoadArrays | None = None
+) -> tuple[list[dict], dict | None, dict, list[str]]:
     """Phase figures, the whole load's figures, ``summary.latency`` and the phases' notes, in one pass
     over the rows (analysis.phases)."""
     lo, hi = run.meta["load_started_ns"], run.meta["load_ended_ns"]
-    arrays = load_arrays(run.ops)
+    arrays = arrays if arrays is not None else load_arrays(run.ops)
     pacing = scenario_pacing_s(run.scenario)
     whole = [Phase("load", "load", lo, hi)] if hi > lo else []
     stats = phase_stats(run.ops, [*phase_list, *whole], lo, pacing_s=pacing, arrays=arrays)
@@ -200,8 +205,10 @@ def analyze(run_dir: str | Path) -> Analysis:
     ``reports.write_report(run_dir, analysis)`` renders the report from the result without rereading.
     """
     run = load_run(run_dir)
-    summary = write_summary(run_dir, run)
-    series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"])
+    arrays = load_arrays(run.ops)  # the load's rows as arrays, once for the summary and the series
+    summary = summarize(run, arrays=arrays)
+    write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
+    series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"], arrays=arrays)
     return Analysis(run=run, summary=summary, series=series)
 
 
