@@ -54,10 +54,29 @@ def run(
     runs_dir: Annotated[Path, typer.Option(help="parent of the default run directory")] = Path("runs"),
     target: Annotated[
         str,
-        typer.Option(help="local: start the local stack; http: the deployment at the URLs"),
+        typer.Option(
+            help="local: start the local stack; http: the deployment at the URLs; "
+            "aws: the CloudFormation stack --stack"
+        ),
     ] = "local",
     fleet_url: Annotated[str | None, typer.Option(help="with --target http: the fleet's base URL")] = None,
     lambda_url: Annotated[str | None, typer.Option(help="with --target http: the Lambda's base URL")] = None,
+    stack: Annotated[
+        str | None, typer.Option(help="with --target aws: the stack of counter/template.yaml")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="with --target aws: the stack's region (default: AWS_REGION)")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="with --target aws: an AWS profile (default: AWS_PROFILE)")
+    ] = None,
+    allow_untagged: Annotated[
+        bool,
+        typer.Option(
+            "--allow-untagged",
+            help="with --target aws: fault resources without the chaoscheck:allowed=true tag",
+        ),
+    ] = False,
     processes: Annotated[int, typer.Option(min=1, max=64, help="Locust worker processes (--processes)")] = 1,
     dry_run: Annotated[
         bool,
@@ -74,18 +93,25 @@ def run(
     from chaoscheck.targets.http import HttpTarget
     from chaoscheck.targets.local import LocalTarget
 
-    if target not in ("local", "http"):
-        _fail(f"--target: expected 'local' or 'http', got {target!r}")
-    if target == "local" and (fleet_url or lambda_url):
-        _fail("--fleet-url/--lambda-url: only with --target http (the local stack has its own)")
+    if target not in ("local", "http", "aws"):
+        _fail(f"--target: expected 'local', 'http' or 'aws', got {target!r}")
+    if target != "http" and (fleet_url or lambda_url):
+        _fail(f"--fleet-url/--lambda-url: only with --target http (target {target} has its own)")
+    aws = {"stack": stack, "region": region, "profile": profile, "allow_untagged": allow_untagged}
+    if target != "aws" and any(aws.values()):
+        _fail("--stack/--region/--profile/--allow-untagged: only with --target aws")
+    if target == "aws" and not stack:
+        _fail("--target aws: expected --stack NAME (the CloudFormation stack of counter/template.yaml)")
     parsed = _load(scenario)
     if dry_run:
-        _dry_run(parsed, target, fleet_url, lambda_url)
+        _dry_run(parsed, target, fleet_url, lambda_url, aws)
     try:
         if target == "http":
             urls = {tier: url for tier, url in (("fleet", fleet_url), ("lambda", lambda_url)) if url}
             chosen: Any = HttpTarget(urls)
         run_dir = new_run_dir(parsed.name, out_dir, runs_dir)
+        if target == "aws":
+            chosen = _aws_target(parsed, aws, run_dir)
         if target == "local":
             chosen = LocalTarget(
                 parsed.stack,
@@ -103,26 +129,58 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
-def _dry_run(parsed: Any, target: str, fleet_url: str | None, lambda_url: str | None) -> None:
-    """Start the target (a local stack is started and stopped; nothing else), plan, print, exit."""
+def _aws_target(parsed: Any, aws: dict[str, Any], run_dir: Path | None) -> Any:
+    """The AWS target of ``--stack`` with the scenario's seed and safety settings."""
+    from chaoscheck.targets.aws import AwsTarget
+
+    return AwsTarget(
+        aws["stack"],
+        region=aws["region"],
+        profile=aws["profile"],
+        allow_untagged=aws["allow_untagged"],
+        seed=parsed.seed,
+        max_share=parsed.safety.max_share,
+        accounts=parsed.safety.accounts,
+        regions=parsed.safety.regions,
+        run_dir=run_dir,
+    )
+
+
+def _dry_run(
+    parsed: Any, target: str, fleet_url: str | None, lambda_url: str | None, aws: dict[str, Any]
+) -> None:
+    """Start the target (a local stack is started and stopped; an AWS stack is only read), plan,
+    print, exit."""
     from chaoscheck.dry_run import describe, plan_faults
     from chaoscheck.targets.http import HttpTarget
     from chaoscheck.targets.local import LocalTarget
     from counter.local.client import StackError
 
     chosen: Any
-    if target == "http":
-        chosen = HttpTarget({t: u for t, u in (("fleet", fleet_url), ("lambda", lambda_url)) if u})
-    else:
-        chosen = LocalTarget(parsed.stack, seed=parsed.seed, max_share=parsed.safety.max_share)
+    resolved: list[str] = []
     try:
-        chosen.start()
+        if target == "http":
+            chosen = HttpTarget({t: u for t, u in (("fleet", fleet_url), ("lambda", lambda_url)) if u})
+        elif target == "aws":
+            chosen = _aws_target(parsed, aws, None)
+        else:
+            chosen = LocalTarget(parsed.stack, seed=parsed.seed, max_share=parsed.safety.max_share)
+    except UserError as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        if target == "aws":
+            chosen.resolve()  # no timeline: a dry run only reads
+            resolved = chosen.describe()
+        else:
+            chosen.start()
         planned = plan_faults(parsed, chosen)
     except (UserError, StackError) as exc:
         _fail(str(exc).splitlines()[0])
     finally:
         chosen.stop()
-    for line in describe(parsed, chosen.name, planned):
+    lines = describe(parsed, chosen.name, planned)
+    lines[1:1] = resolved
+    for line in lines:
         out.print(line, markup=False, soft_wrap=True)
     raise typer.Exit(1 if any(fault.refused for fault in planned) else 0)
 
