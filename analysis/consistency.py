@@ -401,10 +401,12 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
         candidates = rows.iloc[several].assign(row=several).merge(ledger, on="code")
         matched = (candidates["value"] == candidates["value_after"]).groupby(candidates["row"]).any()
         bad[matched.index[~matched.to_numpy()].to_numpy()] = True
+    # ``.array[...]`` keeps the nullable Int64: ``to_numpy()`` of a column with <NA> is float64, which
+    # rounds epoch nanoseconds (and turns values into floats).
     mismatched = rows.loc[bad].assign(
         op_id=lambda f: names[f["code"].to_numpy()],
-        value_after=lambda f: keys["value_after"].to_numpy()[f["code"].to_numpy()],
-        applied_ns=lambda f: keys["applied_ns"].to_numpy()[f["code"].to_numpy()],
+        value_after=lambda f: keys["value_after"].array[f["code"].to_numpy()],
+        applied_ns=lambda f: keys["applied_ns"].array[f["code"].to_numpy()],
     )
     cols = ["op_id", "start_ns", "end_ns", "endpoint", "value", "value_after", "applied_ns"]
     out["value_mismatch"] = anomaly(

@@ -267,3 +267,20 @@ def test_a_key_applied_twice_must_return_one_of_its_values(tmp_path):
     assert result["anomalies"]["value_mismatch"]["count"] == 1
     (example,) = result["anomalies"]["value_mismatch"]["examples"]
     assert (example["op_id"], example["value"], example["value_after"]) == ("a", 7, 1)
+
+
+def test_value_mismatch_examples_keep_exact_nanoseconds(tmp_path):
+    # Regression: with a key missing from the ledger (<NA> in the key table) the examples' applied_ns
+    # and value_after went through float64, so applied_ns lost its last digits and values became floats.
+    ops = [
+        inc("a", 0, 10, value=9),
+        inc("b", 20, 30, value=2),
+        inc("lost", 40, 50, value=3),
+        final(100, 101, 2),
+    ]
+    ledger = [applied("a", 1, 5.000123), applied("b", 2, 25)]
+    result = counter(tmp_path, ops, ledger)
+    (example,) = result["anomalies"]["value_mismatch"]["examples"]
+    assert example["applied_ns"] == 1_700_000_000_005_000_123
+    assert type(example["applied_ns"]) is int and type(example["value_after"]) is int
+    assert (example["op_id"], example["value"], example["value_after"]) == ("a", 9, 1)
