@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evidence import EXAMPLES, anomaly, examples, native
+from analysis.percentiles import percentiles
 from chaoscheck.runformat import FAIL, INFO, OK
 
 _NEVER = np.iinfo(np.int64).max
@@ -87,7 +88,9 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     anomalies["final_missing"] = anomaly(
         int(missing),
         "violation",
-        [{"final_reads": final_evidence["reads_total"], "ok_reads": 0}] if missing else [],
+        [{"final_reads": final_evidence["reads_total"], "ok_reads": 0}, *final_evidence["failed"]]
+        if missing
+        else [],
     )
     anomalies["final_mismatch"] = anomaly(
         int(disagree), "violation", final_evidence["reads"] if disagree else []
@@ -284,6 +287,12 @@ def _final_value(ops: pd.DataFrame) -> tuple[int | None, dict]:
         "reads_total": len(finals),
         "ok_reads": len(ok),
         "reads": examples(ok, ["endpoint", "start_ns", "end_ns", "value"]),
+        # The attempts that did not answer a value, for final_missing (after its counts, so 4).
+        "failed": examples(
+            finals.loc[~finals.index.isin(ok.index)],
+            ["endpoint", "start_ns", "end_ns", "status", "outcome", "error"],
+            EXAMPLES - 1,
+        ),
     }
     return (values[0] if len(values) == 1 else None), evidence
 
@@ -312,7 +321,12 @@ def _ledger(
     applied = int(apps.sum())
     extra = int((multi["applications"] - 1).sum())
     unledgered = max(0, final_value - applied) if final_value is not None else 0
-    duplicated_examples = examples(_earliest(multi, ["applied_ns", "op_id"]), _LEDGER_COLUMNS)
+    # The unledgered applications first (one record), then the keys applied more than once.
+    duplicated_examples = examples(
+        _earliest(multi, ["applied_ns", "op_id"]),
+        [*_LEDGER_COLUMNS, "outcome", "attempts"],
+        EXAMPLES - 1 if unledgered else EXAMPLES,
+    )
     if unledgered:
         duplicated_examples.insert(
             0, {"unledgered": unledgered, "final_value": final_value, "applied": applied}
@@ -435,18 +449,25 @@ def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]
 
     # Bounds of each read: two binary searches over the keys' sorted end and start times.
     outcome = keys["outcome"].to_numpy()
-    ok_ends = np.sort(keys["ok_end_ns"].to_numpy()[outcome == OK])
+    is_ok = outcome == OK
+    by_ok_end = np.argsort(keys["ok_end_ns"].to_numpy()[is_ok], kind="stable")
+    ok_ends = keys["ok_end_ns"].to_numpy()[is_ok][by_ok_end]
+    ok_ids = keys["op_id"].to_numpy()[is_ok][by_ok_end]
     nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[(outcome == OK) | (outcome == INFO)])
     frame["lower"] = np.searchsorted(ok_ends, start, side="left")  # ok keys that ended before r started
     frame["upper"] = np.searchsorted(nonfail_starts, end, side="right")  # non-fail keys started by r's end
     # A final read's bounds are L and U: it is judged by the ``bounds`` class, not counted twice here.
     plain = frame.loc[~is_final]
-    stale = plain.loc[plain["value"] < plain["lower"]]
+    stale = _stale_lag(plain.loc[plain["value"] < plain["lower"]], ok_ends, ok_ids)
     impossible = plain.loc[plain["value"] > plain["upper"]]
     out = {
         "stale_read": anomaly(
-            len(stale), severity, examples(stale, [*_READ_COLUMNS, "lower"]), int(stale["violation"].sum())
-        ),
+            len(stale),
+            severity,
+            examples(stale, [*_READ_COLUMNS, "lower", *_LAG_COLUMNS]),
+            int(stale["violation"].sum()),
+        )
+        | {"lag": _lag_summary(stale)},
         "impossible_read": anomaly(
             len(impossible), "violation", examples(impossible, [*_READ_COLUMNS, "upper"])
         ),
@@ -467,3 +488,39 @@ def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]
         len(pairs), severity, examples(pairs, list(pairs.columns)), int(pairs["violation"].sum())
     )
     return out
+
+
+_LAG_COLUMNS = ["lag_increments", "lag_ms", "lag_op_id", "lag_since_ns"]
+
+
+def _stale_lag(stale: pd.DataFrame, ok_ends: np.ndarray, ok_ids: np.ndarray) -> pd.DataFrame:
+    """How far behind each stale read was: in increments, and in time.
+
+    lag_increments = lower(r) - value. The lower bound at an instant t counts the ok keys that ended
+    before t, so it first exceeded the value v when the (v+1)-th ok key (by the end of its earliest
+    ok attempt, ``ok_ends[v]``) ended: since then the counter is known to be above v.
+    lag_ms = (r.start - that end) / 1e6, always > 0; ``lag_op_id`` and ``lag_since_ns`` name that key
+    and that end. A value below 0 (never a count) is measured from the first ok key.
+    """
+    passed = np.clip(stale["value"].to_numpy(dtype=np.int64), 0, None)
+    since = ok_ends[passed] if len(passed) else np.zeros(0, dtype=np.int64)
+    return stale.assign(
+        lag_increments=(stale["lower"] - stale["value"]).to_numpy(dtype=np.int64),
+        lag_ms=(stale["start_ns"].to_numpy(dtype=np.int64) - since) / 1e6,
+        lag_op_id=ok_ids[passed] if len(passed) else np.zeros(0, dtype=object),
+        lag_since_ns=since,
+    )
+
+
+def _lag_summary(stale: pd.DataFrame) -> dict[str, Any]:
+    """Count, max and nearest-rank p99 of the stale reads' lags (None when there is no stale read)."""
+    steps = stale["lag_increments"].to_numpy()
+    ms = stale["lag_ms"].to_numpy()
+    p_steps = percentiles(steps, {"p99": 990})["p99"]
+    return {
+        "count": len(stale),
+        "max_increments": native(steps.max()) if len(steps) else None,
+        "p99_increments": native(int(p_steps)) if p_steps is not None else None,
+        "max_ms": native(ms.max()) if len(ms) else None,
+        "p99_ms": native(percentiles(ms, {"p99": 990})["p99"]),
+    }

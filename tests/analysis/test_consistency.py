@@ -66,6 +66,8 @@ def test_key_applied_twice_is_duplicated(tmp_path):
         "applications": 2,
         "applied_ns": 1_700_000_000_005_000_000,
         "value_after": 1,
+        "outcome": "ok",
+        "attempts": 1,
     }
 
 
@@ -239,6 +241,18 @@ def test_no_ok_final_read(tmp_path):
     result = counter(tmp_path, ops)
     assert counts(result) == {"final_missing": 1}
     assert result["final_reads"] == 1 and result["valid"] is False
+    # The counts, then the attempts that answered no value.
+    assert result["anomalies"]["final_missing"]["examples"] == [
+        {"final_reads": 1, "ok_reads": 0},
+        {
+            "endpoint": "fleet",
+            "start_ns": 1_700_000_000_100_000_000,
+            "end_ns": 1_700_000_000_101_000_000,
+            "status": 0,
+            "outcome": "info",
+            "error": "timeout",
+        },
+    ]
 
 
 def test_one_failed_final_read_does_not_matter_when_another_succeeded(tmp_path):
@@ -284,3 +298,121 @@ def test_value_mismatch_examples_keep_exact_nanoseconds(tmp_path):
     assert example["applied_ns"] == 1_700_000_000_005_000_123
     assert type(example["applied_ns"]) is int and type(example["value_after"]) is int
     assert (example["op_id"], example["value"], example["value_after"]) == ("a", 9, 1)
+
+
+def test_duplicated_examples_are_capped_with_the_unledgered_record_first(tmp_path):
+    ops = [inc(f"k{i}", i * 10, i * 10 + 5, value=2 * i + 1) for i in range(6)]
+    ledger = [
+        row
+        for i in range(6)
+        for row in (applied(f"k{i}", 2 * i + 1, i * 10 + 1), applied(f"k{i}", 2 * i + 2, i * 10 + 2))
+    ]
+    result = counter(tmp_path, [*ops, final(1000, 1001, 14)], ledger)
+    duplicated = result["anomalies"]["duplicated"]
+    assert duplicated["count"] == 2 + 6  # V - |A| = 14 - 12 unledgered, 6 keys applied twice
+    assert len(duplicated["examples"]) == 5
+    assert duplicated["examples"][0] == {"unledgered": 2, "final_value": 14, "applied": 12}
+    assert [e["op_id"] for e in duplicated["examples"][1:]] == ["k0", "k1", "k2", "k3"]
+
+
+# -- stale reads: how far behind ------------------------------------------------------------------
+
+
+def test_stale_read_lag_in_increments_and_time(tmp_path):
+    # ok increments end at 10, 30, 50 ms. A read starting at 80 ms that returns 1 is 2 increments
+    # behind (lower = 3); the lower bound first exceeded 1 when the 2nd ok increment ended (30 ms):
+    # 50 ms ago.
+    ops = [
+        inc("a", 0, 10, value=1),
+        inc("b", 20, 30, value=2),
+        inc("c", 40, 50, value=3),
+        read(80, 85, 1),
+        final(100, 101, 3),
+    ]
+    ledger = [applied("a", 1, 5), applied("b", 2, 25), applied("c", 3, 45)]
+    result = counter(tmp_path, ops, ledger, reads="eventual")
+    stale = result["anomalies"]["stale_read"]
+    assert (stale["count"], stale["violations"], stale["severity"]) == (1, 0, "warning")
+    (example,) = stale["examples"]
+    assert (example["value"], example["lower"], example["lag_increments"], example["lag_ms"]) == (
+        1,
+        3,
+        2,
+        50.0,
+    )
+    assert (example["lag_op_id"], example["lag_since_ns"]) == ("b", 1_700_000_000_030_000_000)
+    assert stale["lag"] == {
+        "count": 1,
+        "max_increments": 2,
+        "p99_increments": 2,
+        "max_ms": 50.0,
+        "p99_ms": 50.0,
+    }
+
+
+def test_stale_read_lag_counts_keys_by_their_earliest_ok_end_and_ignores_other_outcomes(tmp_path):
+    # a's first ok attempt ends at 40 ms (its replay at 60); b ends first, at 20 ms. c is info, d fail.
+    # A read at 100 ms returning 0: lower = 2, so 2 behind, since b ended (20 ms): 80 ms. Returning 1:
+    # 1 behind, since a's earliest ok end (40 ms): 60 ms.
+    ops = [
+        inc("a", 0, 40, value=2),
+        inc("a", 50, 60, value=2, status=200),
+        inc("b", 5, 20, value=1),
+        inc("c", 0, 30, "info", status=504),
+        inc("d", 0, 30, "fail", status=429),
+        read(100, 110, 0),
+        read(100, 120, 1, endpoint="lambda"),
+        final(200, 201, 2),
+    ]
+    ledger = [applied("b", 1, 10), applied("a", 2, 30)]
+    result = counter(tmp_path, ops, ledger, reads="eventual")
+    stale = result["anomalies"]["stale_read"]
+    lags = [(e["value"], e["lag_increments"], e["lag_ms"], e["lag_op_id"]) for e in stale["examples"]]
+    assert lags == [(0, 2, 80.0, "b"), (1, 1, 60.0, "a")]
+    assert stale["lag"] == {
+        "count": 2,
+        "max_increments": 2,
+        "p99_increments": 2,
+        "max_ms": 80.0,
+        "p99_ms": 80.0,
+    }
+    assert result["valid"] is True
+
+
+def test_stale_read_lag_percentiles_are_nearest_rank(tmp_path):
+    # 100 ok increments, one every 10 ms (ending at 10*i + 5); 100 stale reads at 2000 ms returning
+    # 0..99, so read v is 100 - v behind, since the (v+1)-th increment ended: 2000 - (10*v + 5) ms.
+    ops = [inc(f"k{i:03d}", 10 * i, 10 * i + 5, value=i + 1) for i in range(100)]
+    ops += [read(2000, 2001 + v, v) for v in range(100)]
+    ops.append(final(3000, 3001, 100))
+    ledger = [applied(f"k{i:03d}", i + 1, 10 * i + 1) for i in range(100)]
+    stale = counter(tmp_path, ops, ledger, reads="eventual")["anomalies"]["stale_read"]
+    assert stale["count"] == 100
+    # Nearest rank: p99 of 100 samples is the 99th smallest.
+    assert stale["lag"] == {
+        "count": 100,
+        "max_increments": 100,
+        "p99_increments": 99,
+        "max_ms": 1995.0,
+        "p99_ms": 1985.0,
+    }
+
+
+def test_no_stale_read_no_lag(tmp_path):
+    ops = [inc("a", 0, 10, value=1), read(20, 30, 1), final(100, 101, 1)]
+    stale = counter(tmp_path, ops, [applied("a", 1, 5)])["anomalies"]["stale_read"]
+    assert stale["lag"] == {
+        "count": 0,
+        "max_increments": None,
+        "p99_increments": None,
+        "max_ms": None,
+        "p99_ms": None,
+    }
+    assert stale["examples"] == []
+
+
+def test_stale_read_lag_is_measured_for_strong_reads_too(tmp_path):
+    ops = [inc("a", 0, 10, value=1), inc("b", 20, 30, value=2), read(40, 45, 1), final(100, 101, 2)]
+    ledger = [applied("a", 1, 5), applied("b", 2, 25)]
+    stale = counter(tmp_path, ops, ledger)["anomalies"]["stale_read"]
+    assert (stale["violations"], stale["lag"]["max_increments"], stale["lag"]["max_ms"]) == (1, 1, 10.0)
