@@ -59,7 +59,22 @@ HEALTH_SLO_KEYS = ("p99_ms", "error_rate", "min_rps")
 COMPARE_SLO_KEYS = ("p99_ms", "error_rate", "alpha")
 """Keys of ``slo.resilience.compare``: a ratio >= 1, an increase in [0, 1], a significance level in (0, 1)."""
 
-SLO_SECTIONS = ("consistency", *PHASE_SLO_SECTIONS, AVAILABILITY_SLO, RESILIENCE_SLO)
+SCALING_SLO = "scaling"
+SCALING_SLO_KEYS = (
+    "stability_window",
+    "p95_ms",
+    "reaction_s",
+    "in_service_s",
+    "p95_recovered_s",
+    "replacement_in_service_s",
+    "replacement_first_2xx_s",
+    "lambda_cold_starts",
+    "lambda_cold_start_ms",
+    "lambda_throttle_rate",
+)
+"""Keys of ``slo.scaling`` (``analysis.scaling``): seconds, milliseconds, a count and a share."""
+
+SLO_SECTIONS = ("consistency", *PHASE_SLO_SECTIONS, AVAILABILITY_SLO, RESILIENCE_SLO, SCALING_SLO)
 
 _REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "run_id": str,
@@ -310,6 +325,9 @@ def _check_slo(slo: Any) -> dict[str, Any]:
         if section == AVAILABILITY_SLO:
             if limits is not None:
                 checked[section] = _slo_number(where, limits, low=0, high=1, open_bounds=True)
+            continue
+        if section == SCALING_SLO:
+            checked[section] = _check_scaling_slo(where, limits)
             continue
         if section == "consistency":
             allowed: tuple[str, ...] = CONSISTENCY_SLO_KEYS
@@ -568,3 +586,38 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFormatError(f"{path.name}: unreadable ({type(exc).__name__}: {exc})") from None
+
+
+# -- scaling: slo.scaling and scaling.parquet (analysis.scaling) -----------------------------------
+
+
+def _check_scaling_slo(where: str, limits: Any) -> dict[str, float]:
+    """``slo.scaling`` checked: known keys, numbers >= 0 (``stability_window`` and ``p95_ms`` above 0,
+    ``lambda_throttle_rate`` at most 1); null keys dropped, a null section is empty."""
+    limits = _slo_mapping(where, limits, SCALING_SLO_KEYS)
+    checked = {}
+    for key, value in limits.items():
+        strict = key in ("stability_window", "p95_ms", "lambda_cold_start_ms")
+        high = 1 if key == "lambda_throttle_rate" else None
+        checked[key] = _slo_number(f"{where}.{key}", value, high=high, open_bounds=strict and high is None)
+    return checked
+
+
+def read_scaling(path: str | Path) -> pd.DataFrame | None:
+    """``scaling.parquet`` of the run directory at ``path`` (``SCALING_SCHEMA``), None when it has none.
+
+    Optional: only targets that record scaling activities (the local stack) write it. Raises
+    :class:`RunFormatError` when the file is there but does not follow the schema.
+    """
+    file = Path(path) / rf.SCALING
+    if not file.exists():
+        return None
+    activities = _read_table(file, rf.SCALING_SCHEMA)
+    for column, allowed in (("resource", rf.SCALING_RESOURCES), ("status", rf.SCALING_STATUSES)):
+        bad = ~activities[column].isin(allowed)
+        if bad.any():
+            raise RunFormatError(
+                f"{file.name}: column {column!r}: expected one of {', '.join(allowed)}, "
+                f"got {activities.loc[bad, column].iloc[0]!r} on {int(bad.sum())} rows"
+            )
+    return activities.sort_values(["start_ns", "activity_id"], kind="stable").reset_index(drop=True)

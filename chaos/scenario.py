@@ -346,13 +346,53 @@ class ResilienceSLO(_Strict):
     compare: CompareSLO = CompareSLO()
 
 
+class ScalingSLO(_Strict):
+    """How the stack scaled (docs/scaling.md): ``scaling.<key>`` checks; a key left out (null) is not checked.
+
+    Fleet times count from each step up of the load's ``rate`` stages, replacement times from each
+    instance a fault killed; each check holds the worst case of the run to its limit.
+    """
+
+    stability_window: PositiveDuration = Field(
+        10.0, description="the p95 has recovered once every 1 s bucket of this long a stretch is under p95_ms"
+    )
+    p95_ms: float | None = Field(
+        None, gt=0, description="the fleet's p95 target after a load step (default: slo.baseline.p95_ms)"
+    )
+    reaction_s: float | None = Field(
+        None, ge=0, description="most seconds from a load step to the first scale-out"
+    )
+    in_service_s: float | None = Field(
+        None, ge=0, description="most seconds from a load step to every instance of that scale-out in service"
+    )
+    p95_recovered_s: float | None = Field(
+        None,
+        ge=0,
+        description="most seconds from a load step to the p95 under p95_ms for the stability window",
+    )
+    replacement_in_service_s: float | None = Field(
+        None, ge=0, description="most seconds from an instance killed to its replacement in service"
+    )
+    replacement_first_2xx_s: float | None = Field(
+        None, ge=0, description="most seconds from an instance killed to the first 2xx its replacement served"
+    )
+    lambda_cold_starts: int | None = Field(None, ge=0, description="most new Lambda environments in the run")
+    lambda_cold_start_ms: float | None = Field(
+        None, gt=0, description="most p95 latency of the Lambda requests that met a cold start, in any phase"
+    )
+    lambda_throttle_rate: float | None = Field(
+        None, ge=0, le=1, description="most share of Lambda requests throttled (429) in any phase"
+    )
+
+
 class SLO(_Strict):
     """The verdict's thresholds: consistency for the whole run, latency and errors per phase.
 
     ``fault`` applies to every fault window; ``baseline`` is before the first fault and ``recovery``
     after the last one (the analysis derives the phases from the fault journal). ``availability`` is
-    the target of the error budget (SRE workbook), ``resilience`` the limits on each fault's recovery;
-    both are left out of the resolved scenario when not given, so older scenarios resolve as before.
+    the target of the error budget (SRE workbook), ``resilience`` the limits on each fault's recovery,
+    ``scaling`` those on scaling (docs/scaling.md); each is left out of the resolved scenario when not
+    given, so older scenarios resolve as before.
     """
 
     consistency: ConsistencySLO = ConsistencySLO()
@@ -363,11 +403,12 @@ class SLO(_Strict):
         None, gt=0, lt=1, description="target share of good events: budget.<phase>.consumed checks"
     )
     resilience: ResilienceSLO | None = None
+    scaling: ScalingSLO | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_what_was_not_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        for key in ("availability", "resilience"):
+        for key in ("availability", "resilience", "scaling"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data

@@ -177,6 +177,10 @@ class RunSession:
         timeline = self.target.timeline(since)
         if timeline is not None:
             write_parquet(timeline, self.run_dir / runformat.TIMELINE)
+        activities = getattr(self.target, "activities", None)  # optional in the Target protocol
+        scaling = activities(since) if activities is not None else None
+        if scaling is not None:
+            write_parquet(scaling, self.run_dir / runformat.SCALING)
 
     def finish(self, aborted: bool) -> dict[str, Any] | None:
         """Write ``run.json``, then the summary and the report (None when there is no ledger)."""

@@ -35,6 +35,13 @@ class Target(Protocol):
         """The target's sampled state since ``since_ns`` (``TIMELINE_SCHEMA``), if it has one."""
         ...
 
+    def activities(self, since_ns: int) -> pa.Table | None:
+        """The target's scaling activities in progress or ended since ``since_ns`` (``SCALING_SCHEMA``).
+
+        Optional: a target without this method, or that answers None, has no ``scaling.parquet``.
+        """
+        ...
+
     def server_ops(self, counter: str) -> pa.Table | None:
         """The store's ledger of applied increments for ``counter`` (``SERVER_OPS_SCHEMA``)."""
         ...

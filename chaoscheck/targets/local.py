@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from chaos.backends.local import LocalBackend
 from chaos.blast_radius import DEFAULT_MAX_SHARE
-from chaoscheck.runformat import SERVER_OPS_SCHEMA, TIMELINE_SCHEMA
+from chaoscheck.runformat import SCALING_SCHEMA, SERVER_OPS_SCHEMA, TIMELINE_SCHEMA
 from counter.local.client import LocalStack
 from counter.local.config import StackConfig
 from counter.sqlite_store import SQLiteStore
@@ -90,6 +90,11 @@ class LocalTarget:
         samples = [s for s in self._running().control.timeline() if s["ts_ns"] >= since_ns]
         columns = {name: [s.get(name) for s in samples] for name in TIMELINE_SCHEMA.names}
         return pa.Table.from_pydict(columns, schema=TIMELINE_SCHEMA)
+
+    def activities(self, since_ns: int) -> pa.Table | None:
+        rows = self._running().control.activities(since_ns)
+        columns = {name: [row.get(name) for row in rows] for name in SCALING_SCHEMA.names}
+        return pa.Table.from_pydict(columns, schema=SCALING_SCHEMA)
 
     def server_ops(self, counter: str) -> pa.Table | None:
         if self.db_path is None:
