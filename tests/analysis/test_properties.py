@@ -49,7 +49,7 @@ def simulate(plan):
     return ops, ledger
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.lists(_op, max_size=40), st.sampled_from(["strong", "eventual"]))
 def test_correct_counter_is_never_flagged(plan, reads):
     ops, ledger = simulate(plan)
@@ -65,7 +65,7 @@ def test_correct_counter_is_never_flagged(plan, reads):
             assert result["bounds"]["holds"] is True
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(st.lists(_op, min_size=1, max_size=30))
 def test_a_dropped_acknowledged_write_is_always_found(plan):
     plan = [("increment", "ok", 0, 0, "fleet", False, 0), *plan]
