@@ -505,28 +505,25 @@ def _worst(
 
 def _load_rows(ops: pd.DataFrame) -> pd.DataFrame:
     """The load's requests with ``time_ns`` (when due, else sent) and raw ``latency_ms``."""
-    rows = ops.loc[
-        ops["kind"].isin(LOAD_KINDS), ["start_ns", "end_ns", "endpoint", "status", "served_by", "error"]
-    ]
-    rows = rows.copy()
-    rows["endpoint"] = rows["endpoint"].astype(str)
-    rows["time_ns"] = _due(ops.loc[rows.index], rows["start_ns"])
-    rows["latency_ms"] = (rows["end_ns"].to_numpy() - rows["start_ns"].to_numpy()) / 1e6
-    return rows
+    mask = ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool)
+    return _select(ops, mask, ["start_ns", "end_ns", "endpoint", "status", "served_by", "error"])
 
 
 def _omitted(ops: pd.DataFrame) -> pd.DataFrame:
-    rows = ops.loc[ops["kind"] == "omitted", ["start_ns", "endpoint"]].copy()
-    rows["endpoint"] = rows["endpoint"].astype(str)
-    rows["time_ns"] = _due(ops.loc[rows.index], rows["start_ns"])
-    return rows
+    """The operations the open model scheduled but never sent, with ``time_ns`` (when due)."""
+    return _select(ops, (ops["kind"] == "omitted").to_numpy(dtype=bool), ["start_ns", "end_ns", "endpoint"])
 
 
-def _due(ops: pd.DataFrame, start: pd.Series) -> np.ndarray:
-    if "intended_ns" not in ops.columns:
-        return start.to_numpy(dtype=np.int64)
-    intended = ops["intended_ns"].to_numpy(dtype="float64", na_value=np.nan)
-    return np.where(np.isnan(intended), start.to_numpy(dtype=np.int64), intended).astype(np.int64)
+def _select(ops: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the rows in ``mask`` (one take), plus ``time_ns`` and ``latency_ms``."""
+    scheduled = "intended_ns" in ops.columns
+    rows = ops.loc[mask, [*columns, "intended_ns"] if scheduled else columns]
+    start = rows["start_ns"].to_numpy(dtype=np.int64)
+    time = start
+    if scheduled:
+        intended = rows["intended_ns"]
+        time = np.where(intended.isna().to_numpy(), start, intended.to_numpy(dtype=np.int64, na_value=0))
+    return rows.assign(time_ns=time, latency_ms=(rows["end_ns"].to_numpy(dtype=np.int64) - start) / 1e6)
 
 
 def _p95(fleet: pd.DataFrame, omitted: pd.DataFrame, start: int, end: int) -> float | None:
