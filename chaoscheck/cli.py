@@ -363,7 +363,7 @@ def validate(scenarios: Annotated[list[Path], typer.Argument(help="scenario file
 
 @app.command()
 def analyze(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-    """Recompute summary.json and report.html from the run directory's files alone."""
+    """Recompute summary.json, report.html, junit.xml and summary.md from the run directory's files."""
     summary = _analyse(run_dir)
     print_verdict(summary, run_dir)
     raise typer.Exit(0 if summary.get("verdict") == "pass" else 1)
@@ -371,25 +371,71 @@ def analyze(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) ->
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-    """Rebuild the report files of a run directory."""
+    """Rebuild every report file of a run directory (summary.json, report.html, junit.xml,
+    summary.md) from its files alone; print their paths. Exit 0 pass, 1 fail, 2 bad run directory."""
+    from reports.junit import JUNIT
+    from reports.markdown import SUMMARY_MD
+
     summary = _analyse(run_dir)
-    out.print(f"report: {run_dir / runformat.REPORT}", markup=False)
+    for label, name in (("report", runformat.REPORT), ("summary", runformat.SUMMARY),
+                        ("junit", JUNIT), ("markdown", SUMMARY_MD)):  # fmt: skip
+        out.print(f"{label}: {run_dir / name}", markup=False, soft_wrap=True)
     raise typer.Exit(0 if summary.get("verdict") == "pass" else 1)
 
 
 def _analyse(run_dir: Path) -> dict[str, Any]:
+    """summary.json by the analysis, then junit.xml and summary.md from it, then report.html."""
     from analysis.rundir import RunFormatError
-    from analysis.summary import write_summary
+    from analysis.summary import analyze as analyse_run
     from reports.html import write_report
+    from reports.junit import write_junit
+    from reports.markdown import write_markdown
 
     if not run_dir.is_dir():
         _fail(f"{run_dir}: expected a run directory")
     try:
-        summary = write_summary(run_dir)
-        write_report(run_dir)
+        result = analyse_run(run_dir)
+        write_junit(run_dir, result.summary)
+        write_markdown(run_dir, result.summary)
+        write_report(run_dir, result)
     except RunFormatError as exc:
         _fail(str(exc))
-    return summary
+    except OSError as exc:
+        _fail(f"{run_dir}: cannot write the report files: {exc.strerror or exc}")
+    return result.summary
+
+
+@app.command()
+def trend(
+    runs_dir: Annotated[Path, typer.Argument(help="a directory of run directories, e.g. runs")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="the page to write (default RUNS_DIR/trend.html)")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page comparing the runs under RUNS_DIR over time, per scenario.
+
+    Directories that are not runs are skipped with a note; a summary.json that cannot be read is one
+    error line and the page is made from the others. Exit 0 when the page was written from every
+    run, 1 when a summary could not be read, 2 when RUNS_DIR is not a directory or the page cannot
+    be written.
+    """
+    from reports.trend import write_trend
+
+    if not runs_dir.is_dir():
+        _fail(f"{runs_dir}: expected a directory of run directories")
+    try:
+        path, collected = write_trend(runs_dir, out_file)
+    except OSError as exc:
+        _fail(f"{out_file or runs_dir / 'trend.html'}: cannot write the page: {exc.strerror or exc}")
+    for note in collected.skipped:
+        err.print(f"chaoscheck: note: {note}", markup=False, soft_wrap=True)
+    for error in collected.errors:
+        err.print(f"chaoscheck: error: {error}", markup=False, soft_wrap=True)
+    scenarios = len({run.summary.get("scenario") for run in collected.runs})
+    out.print(
+        f"trend: {path} ({len(collected.runs)} runs of {scenarios} scenarios)", markup=False, soft_wrap=True
+    )
+    raise typer.Exit(1 if collected.errors else 0)
 
 
 DEFAULT_STATE_FILE = Path(".chaoscheck/stack.json")

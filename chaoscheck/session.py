@@ -183,19 +183,24 @@ class RunSession:
             write_parquet(scaling, self.run_dir / runformat.SCALING)
 
     def finish(self, aborted: bool) -> dict[str, Any] | None:
-        """Write ``run.json``, then the summary and the report (None when there is no ledger)."""
+        """Write ``run.json``, then ``summary.json``, ``junit.xml``, ``summary.md`` and ``report.html``
+        (None when there is no ledger)."""
         self.meta["ended_at"] = iso_now()
         self.meta["aborted"] = aborted
         write_text(self.run_dir / runformat.RUN_META, json.dumps(self.meta, indent=2, sort_keys=True))
         if not (self.run_dir / runformat.OPS).exists():
             return None
-        from analysis.summary import write_summary
+        from analysis.summary import analyze
         from reports.html import write_report
+        from reports.junit import write_junit
+        from reports.markdown import write_markdown
 
-        summary = write_summary(self.run_dir)
-        write_report(self.run_dir)
+        result = analyze(self.run_dir)
+        write_junit(self.run_dir, result.summary)
+        write_markdown(self.run_dir, result.summary)
+        write_report(self.run_dir, result)
         self.log(f"report: {self.run_dir / runformat.REPORT}")
-        return summary
+        return result.summary
 
 
 def write_parquet(table: Any, path: Path) -> None:
