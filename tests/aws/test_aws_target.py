@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from awstier import REGION, STACK, TEMPLATE, create_stack
 
+from analysis.xray import read_xray
 from chaos.backends.interface import InjectionError
 from chaoscheck import runformat
 from chaoscheck.errors import UserError
@@ -173,6 +174,7 @@ def test_stop_fetches_the_runs_traces_into_xray_jsonl(
     lines = (tmp_path / XRAY_FILE).read_text().splitlines()
     assert sorted(json.loads(line)["trace_id"] for line in lines) == sorted(ids[:6])  # ids[6] was not sampled
     assert json.loads(lines[0]) in documents
+    assert len(read_xray(tmp_path / XRAY_FILE)) == 6  # what the analysis joins, as for a local run
 
 
 def test_a_run_without_ops_or_traces_writes_no_xray_file(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from awstier import TABLE, fake_environment
 
+from analysis.xray import read_xray
 from counter.xray import enabled, parse_header, tracing_from_env
 from counter.xray_collector import XRayCollector
 
@@ -82,6 +83,9 @@ def test_the_instance_server_honours_the_incoming_trace_and_records_the_store_ca
     assert read["aws"]["consistent_read"] is True
     assert write["aws"]["operation"] == "TransactWriteItems" and write["trace_id"] == ROOT
     assert segment["start_time"] <= store_call["start_time"] <= store_call["end_time"] <= segment["end_time"]
+    # the analysis reads the collector's file as it is, and joins on the client's trace id
+    (row,) = read_xray(collector.path).itertuples()
+    assert (row.trace_id, row.name, row.status) == (ROOT, "chaoscheck-counter-fleet", 200)
 
 
 def test_a_local_lambda_environment_makes_its_own_segment(tmp_path: Path) -> None:
