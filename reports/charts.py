@@ -1,295 +1,615 @@
-"""Inline SVG charts for the HTML report, drawn in Python (no JavaScript, nothing fetched).
+"""The report's interactive charts as plotly.js figures (plain dicts, serialised by ``reports.html``).
 
-Every chart has the same width, margins and x scale (seconds since the load started), so stacked one
-above the other they share one time axis. Fault phases are shaded and labelled, recovery phases
-tinted, and an aborted fault is drawn as a dashed line at its injection time. Every piece of text
-that came from a file goes through ``markupsafe.escape``; numbers are formatted here.
+Two figures:
+
+- :func:`timeline_figure`: stacked rows sharing one time axis (seconds since the load started;
+  zooming one row zooms them all): latency percentiles (raw, and corrected when the run has due
+  times) with the phases' latency SLOs; requests per second by outcome; non-2xx responses per second
+  by status; the fleet's instances by state and its desired capacity; Lambda reserved concurrency,
+  environments and active executions; Lambda throttles and cold starts per second. Fault phases are
+  shaded and recovery phases tinted in every row; each fault is a labelled line at its injection (an
+  aborted one dashed), and scaling activities (``scaling.parquet``) are labelled lines in their row.
+- :func:`histogram_figure`: per phase, the share of its requests in log-spaced latency bins.
+
+Inputs are the aggregates of ``reports.aggregate`` (never a row per request). Series are evenly
+spaced, so a trace carries ``x0``/``dx`` and its values only. Every text that came from a file
+(fault targets, phase names, causes, endpoint names) goes through :func:`text`, which HTML-escapes
+it: plotly.js reads a subset of HTML in labels (``<b>``, ``<a href>``, ``<br>``) and decodes
+entities, so an escaped ``<script>`` is shown as it is and never becomes markup.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import pandas as pd
-from markupsafe import Markup, escape
+from markupsafe import escape
 
-WIDTH = 960
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 26
+from reports.aggregate import Buckets, Histograms, ScalingEvent, Timeline
 
+FAULT_FILL = "rgba(229,62,62,0.13)"
+RECOVERY_FILL = "rgba(56,161,105,0.08)"
+FAULT_LINE = "#c53030"
+ABORT_LINE = "#718096"
+GRID = "#edf2f7"
 COLORS = {
     "p50": "#2b6cb0",
     "p95": "#dd6b20",
     "p99": "#c53030",
+    "max": "#718096",
+    "requests": "#4a5568",
     "ok": "#38a169",
-    "info": "#d69e2e",
-    "fail": "#e53e3e",
+    "fail": "#dd6b20",
+    "info": "#e53e3e",
+    "omitted": "#805ad5",
     "fleet_in_service": "#2b6cb0",
-    "fleet_desired": "#718096",
-    "lambda_environments": "#805ad5",
-    "lambda_active": "#d53f8c",
+    "fleet_pending": "#90cdf4",
+    "fleet_unhealthy": "#e53e3e",
+    "fleet_desired": "#1a202c",
+    "lambda_reserved": "#1a202c",
+    "lambda_environments": "#b794f4",
+    "lambda_active": "#805ad5",
+    "lambda_throttles": "#dd6b20",
+    "lambda_cold_starts": "#3182ce",
 }
-_FAULT_FILL, _RECOVERY_FILL = "rgba(229,62,62,0.13)", "rgba(56,161,105,0.08)"
-MAX_BUCKETS = 600
-"""Charts draw at most this many time buckets (consecutive seconds are combined), so that an hour of
-load stays a small file; the plot is about 880 px wide."""
+STATUS_COLORS = ["#e53e3e", "#dd6b20", "#d69e2e", "#805ad5", "#d53f8c", "#319795", "#975a16", "#2c5282"]
+EVENT_COLORS = {
+    "scale-out": "#2f855a",
+    "scale-in": "#2b6cb0",
+    "launch": "#3182ce",
+    "terminate": "#9b2c2c",
+}
+SLO_DASH = "dash"
+FONT = {"family": "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Arial, sans-serif", "size": 12}
+GAP_PX = 44
+"""Space between two rows, for the row's title and the labels of its lines."""
+MARGIN = {"l": 64, "r": 190, "t": 56, "b": 48}
+SIGNIFICANT = 4
+"""Significant digits kept in the page (about 0.1%: finer than a pixel on any of these charts)."""
 
 
-@dataclass(frozen=True)
-class _Frame:
+def text(value: Any) -> str:
+    """A text from a file, made literal for plotly.js (HTML-escaped: no tag, no entity survives)."""
+    return str(escape("" if value is None else str(value)))
+
+
+def values(array: np.ndarray | Sequence[float]) -> list[float | int | None]:
+    """Numbers for the page: :data:`SIGNIFICANT` digits, whole numbers as ints, NaN as null."""
+    out: list[float | int | None] = []
+    for v in np.asarray(array, dtype=float).tolist():
+        if not math.isfinite(v):
+            out.append(None)
+        elif v == int(v) and abs(v) < 2**53:
+            out.append(int(v))
+        else:
+            out.append(float(f"{v:.{SIGNIFICANT}g}"))
+    return out
+
+
+@dataclass
+class Row:
+    """One row of the timeline: its traces share a y axis."""
+
+    key: str
+    title: str
     height: int
-    x_max: float
-    y_max: float
-
-    @property
-    def plot_h(self) -> float:
-        return self.height - TOP - BOTTOM
-
-    def x(self, seconds: float | np.ndarray) -> float | np.ndarray:
-        return LEFT + (WIDTH - LEFT - RIGHT) * np.asarray(seconds) / self.x_max
-
-    def y(self, value: float | np.ndarray) -> float | np.ndarray:
-        return TOP + self.plot_h * (1 - np.asarray(value) / self.y_max)
+    traces: list[dict] = field(default_factory=list)
+    yaxis: dict = field(default_factory=dict)
+    domain: tuple[float, float] = (0.0, 1.0)
+    """The row's vertical extent in the figure (paper coordinates), set by the layout."""
 
 
-def latency_chart(series: pd.DataFrame, summary: dict, height: int = 260) -> Markup:
-    """p50/p95/p99 per second (ms), with the latency SLO of each phase as a dashed segment."""
-    x_max = _x_max(summary)
-    slo = summary.get("slo", {})
-    t, width, lines = _coarsen(series, [f"{name}_ms" for name in ("p50", "p95", "p99")], np.fmax)
-    lines = {name[:3]: values for name, values in lines.items()}
-    thresholds = [
-        (phase, name, float(slo[phase["kind"]][f"{name}_ms"]))
-        for phase in summary["phases"]
-        for name in ("p50", "p95", "p99")
-        if f"{name}_ms" in slo.get(phase["kind"], {})
-    ]
-    peak = max(
-        [np.nanmax(v) if np.isfinite(v).any() else 0.0 for v in lines.values()] + [t for *_, t in thresholds]
-    )
-    frame = _Frame(height, x_max, _nice_max(peak))
-    t = t + width / 2
-    parts = [*_bands(frame, summary), *_y_axis(frame, "ms"), *_x_axis(frame)]
-    for name, values in lines.items():
-        parts.append(
-            f'<path d="{_line_path(frame, t, values)}" fill="none" stroke="{COLORS[name]}" '
-            'stroke-width="1.6"/>'
+def timeline_figure(
+    summary: dict,
+    buckets: Buckets,
+    timeline: Timeline | None,
+    events: Sequence[ScalingEvent] = (),
+) -> dict:
+    """The timeline figure (see the module doc)."""
+    x_max = max(float(summary.get("duration_s") or 0.0), 1.0)
+    width = buckets.width_s
+    per = f"per {width} s bucket, " if width > 1 else ""
+    rows = [latency_row(summary, buckets), requests_row(buckets)]
+    if buckets.statuses:
+        rows.append(status_row(buckets))
+    if timeline is not None:
+        rows += [r for r in (fleet_row(timeline, width), *lambda_rows(timeline, width)) if r is not None]
+    layout = _layout(rows, x_max)
+    data: list[dict] = []
+    for i, row in enumerate(rows):
+        axis = _axis_suffix(i)
+        for trace in row.traces:
+            data.append({**trace, "xaxis": "x" + axis, "yaxis": "y" + axis, "legend": "legend" + axis})
+    layout["shapes"], layout["annotations"] = _phase_marks(summary, rows, layout["annotations"])
+    _event_marks(events, rows, layout)
+    _load_step_marks(summary, rows, layout)
+    for note in layout["annotations"]:  # a line's label near the right end reads leftwards
+        if note["xref"].startswith("x") and note["x"] > 0.8 * x_max:
+            note["xanchor"] = "right"
+    layout["meta"] = {"bucket_s": width, "note": per}
+    return {"data": data, "layout": layout}
+
+
+# -- rows ------------------------------------------------------------------------------------------
+
+
+def latency_row(summary: dict, b: Buckets) -> Row:
+    """Raw p50/p95/p99 (max hidden until clicked), corrected percentiles dashed, SLOs as segments."""
+    title = "Latency (ms, log scale): raw"
+    row = Row("latency", title, 280, yaxis={"type": "log", "dtick": "D2", "title": {"text": "ms"}})
+    shown = {"p50": True, "p95": True, "p99": True, "max": "legendonly"}
+    for name, visible in shown.items():
+        row.traces.append(
+            _line(f"{name} raw", b.raw[name], b.width_s, COLORS[name], visible=visible, group="raw")
         )
-    for phase, name, threshold in thresholds:
-        x0, x1 = frame.x(phase["start_s"]), frame.x(phase["start_s"] + phase["duration_s"])
-        y = frame.y(threshold)
-        parts.append(
-            f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{COLORS[name]}" '
-            f'stroke-dasharray="6 4" stroke-width="1.2"><title>{escape(phase["name"])} {name} SLO '
-            f"{_num(threshold)} ms</title></line>"
-        )
-    legend = [(COLORS[n], n) for n in lines] + [("#4a5568", "SLO (dashed)")]
-    return _svg(frame, "Latency per second (ms, raw)", legend, parts)
+    if b.corrected is not None:
+        row.title += ", and corrected from the due time (dotted)"
+        for name in ("p50", "p95", "p99", "max"):
+            visible = True if name == "p99" else "legendonly"
+            trace = _line(f"{name} corrected", b.corrected[name], b.width_s, COLORS[name], visible=visible)
+            trace["line"]["dash"] = "dot"
+            row.traces.append(trace)
+    row.traces += _slo_traces(summary)
+    return row
 
 
-def requests_chart(series: pd.DataFrame, summary: dict, height: int = 220) -> Markup:
-    """Requests per second, stacked by outcome (ok at the bottom, then info, then fail)."""
-    x_max = _x_max(summary)
-    t, width, counts = _coarsen(series, ["ok", "info", "fail"], np.add)
-    stacked = np.cumsum([counts["ok"], counts["info"], counts["fail"]], axis=0) / width
-    peak = float(stacked[-1].max()) if len(t) else 0.0
-    frame = _Frame(height, x_max, _nice_max(peak))
-    parts = [*_y_axis(frame, "req/s"), *_x_axis(frame)]
-    # Each layer is drawn as the area from zero up to its cumulative top, the tallest first; the
-    # (translucent) phase bands go on top, since the areas are opaque.
-    for name, top in reversed(list(zip(("ok", "info", "fail"), stacked, strict=True))):
-        parts.append(f'<path d="{_step_area(frame, t, width, top)}" fill="{COLORS[name]}"/>')
-    parts += _bands(frame, summary)
-    return _svg(
-        frame, "Requests per second by outcome", [(COLORS[n], n) for n in ("ok", "info", "fail")], parts
-    )
-
-
-def capacity_chart(timeline: pd.DataFrame, summary: dict, height: int = 200) -> Markup:
-    """The target's capacity over time: fleet instances in service and desired, Lambda environments."""
-    x_max = _x_max(summary)
-    t = (timeline["ts_ns"].to_numpy(dtype=np.int64) - int(summary["load_started_ns"])) / 1e9
-    inside = (t >= 0) & (t <= x_max)
-    names = ["fleet_in_service", "fleet_desired", "lambda_environments", "lambda_active"]
-    lines = {name: timeline[name].to_numpy(dtype=float)[inside] for name in names}
-    t = t[inside]
-    peak = max((float(v.max()) for v in lines.values() if len(v)), default=0.0)
-    frame = _Frame(height, x_max, _nice_max(peak))
-    parts = [*_bands(frame, summary), *_y_axis(frame, ""), *_x_axis(frame)]
-    for name, values in lines.items():
-        dash = ' stroke-dasharray="4 3"' if name == "fleet_desired" else ""
-        parts.append(
-            f'<path d="{_step_line(frame, t, values)}" fill="none" stroke="{COLORS[name]}" '
-            f'stroke-width="1.5"{dash}/>'
-        )
-    legend = [(COLORS[n], n.replace("_", " ")) for n in names]
-    return _svg(frame, "Capacity (from timeline.parquet)", legend, parts)
-
-
-# -- pieces ----------------------------------------------------------------------------------------
-
-
-def _svg(frame: _Frame, title: str, legend: Sequence[tuple[str, str]], parts: Iterable[str]) -> Markup:
-    head = [f'<text x="{LEFT}" y="14" class="chart-title">{escape(title)}</text>']
-    x = WIDTH - RIGHT
-    for color, label in reversed(legend):
-        width = 14 + 6.5 * len(label)
-        x -= width + 10
-        head.append(f'<rect x="{x:.1f}" y="5" width="10" height="10" fill="{color}"/>')
-        head.append(f'<text x="{x + 14:.1f}" y="14" class="legend">{escape(label)}</text>')
-    body = "".join([*head, *parts])
-    return Markup(
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {frame.height}" width="100%" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">{body}</svg>'
-    )
-
-
-def _bands(frame: _Frame, summary: dict) -> list[str]:
-    """Shaded fault phases (labelled), tinted recovery phases, dashed lines for aborted faults."""
-    faults = {f["fault_id"]: f for f in summary.get("faults", [])}
-    out: list[str] = []
-    bottom = TOP + frame.plot_h
-    labelled = 0
-    for phase in summary["phases"]:
-        if phase["kind"] not in ("fault", "recovery"):
-            continue
-        x0 = frame.x(phase["start_s"])
-        x1 = frame.x(phase["start_s"] + phase["duration_s"])
-        fill = _FAULT_FILL if phase["kind"] == "fault" else _RECOVERY_FILL
-        fault = faults.get(phase["fault_id"], {})
-        what = f"{phase['name']}: {fault.get('action', '')} {fault.get('target', '')}".strip()
-        out.append(
-            f'<rect x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 0.5):.1f}" height="{frame.plot_h:.1f}" '
-            f'fill="{fill}"><title>{escape(what)}</title></rect>'
-        )
-        if phase["kind"] == "fault":
-            y = TOP + 11 + 11 * (labelled % 2)
-            labelled += 1
-            out.append(f'<line x1="{x0:.1f}" x2="{x0:.1f}" y1="{TOP}" y2="{bottom:.1f}" class="fault-line"/>')
-            out.append(f'<text x="{x0 + 3:.1f}" y="{y}" class="band-label">{escape(_short(what))}</text>')
-    for fault in summary.get("faults", []):
-        if not fault["effective"] and 0 <= fault["inject_s"] <= frame.x_max:
-            x = frame.x(fault["inject_s"])
-            label = f"{fault['name']} aborted: {fault['action']} {fault['target']}"
-            out.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{bottom:.1f}" class="abort-line">'
-                f"<title>{escape(label)}: {escape(fault.get('error') or '')}</title></line>"
-            )
-            anchor, at = ("end", x - 3) if x > WIDTH - 260 else ("start", x + 3)
-            out.append(
-                f'<text x="{at:.1f}" y="{bottom - 4:.1f}" class="band-label" text-anchor="{anchor}">'
-                f"{escape(_short(label))}</text>"
-            )
-    return out
-
-
-def _x_axis(frame: _Frame) -> list[str]:
-    bottom = TOP + frame.plot_h
-    out = [f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom:.1f}" y2="{bottom:.1f}" class="axis"/>']
-    step = _nice_step(frame.x_max / 10)
-    for tick in np.arange(0, frame.x_max + step / 2, step):
-        x = frame.x(tick)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" y2="{bottom + 4:.1f}" class="axis"/>')
-        out.append(
-            f'<text x="{x:.1f}" y="{bottom + 16:.1f}" class="tick" text-anchor="middle">{_clock(tick)}</text>'
-        )
-    return out
-
-
-def _y_axis(frame: _Frame, unit: str) -> list[str]:
+def _slo_traces(summary: dict) -> list[dict]:
+    """One trace per percentile with a latency SLO: a flat segment over each phase it applies to."""
+    slo = summary.get("slo") or {}
     out = []
-    step = _nice_step(frame.y_max / 4)
-    for tick in np.arange(0, frame.y_max + step / 2, step):
-        y = frame.y(tick)
-        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_num(tick)}</text>')
-    if unit:
-        out.append(f'<text x="{LEFT - 6}" y="{TOP - 6}" class="tick" text-anchor="end">{escape(unit)}</text>')
+    for name in ("p50", "p95", "p99", "max"):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for phase in summary.get("phases") or []:
+            limit = (slo.get(phase.get("kind")) or {}).get(f"{name}_ms")
+            if isinstance(limit, int | float) and limit > 0:
+                start = float(phase["start_s"])
+                xs += [start, start + float(phase["duration_s"]), None]
+                ys += [float(limit), float(limit), None]
+        if xs:
+            out.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{name} SLO",
+                    "x": values(np.array(xs, dtype=float)),
+                    "y": values(np.array(ys, dtype=float)),
+                    "line": {"color": COLORS[name], "width": 1.5, "dash": SLO_DASH},
+                    "hovertemplate": f"{name} SLO %{{y}} ms<extra></extra>",
+                    "connectgaps": False,
+                }
+            )
     return out
 
 
-def _coarsen(
-    series: pd.DataFrame, columns: list[str], combine: np.ufunc
-) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
-    """At most :data:`MAX_BUCKETS` buckets for drawing: ``k`` consecutive seconds combined by
-    ``combine`` (``np.add`` for counts, ``np.fmax`` for latencies, so a spike stays visible).
-
-    Returns the left edges (s), the bucket width (s) and the combined columns.
-    """
-    n = len(series)
-    k = max(1, math.ceil(n / MAX_BUCKETS))
-    starts = np.arange(0, n, k)
-    t = series["t_s"].to_numpy(dtype=float)[starts] if n else np.zeros(0)
-    out = {}
-    for column in columns:
-        values = series[column].to_numpy(dtype=float)
-        out[column] = combine.reduceat(values, starts) if n else values
-    return t, float(k), out
+def requests_row(b: Buckets) -> Row:
+    unit = "per second" if b.width_s == 1 else f"per second (mean over {b.width_s} s)"
+    row = Row("requests", f"Requests {unit}: all, ok (successes), fail and info (failures)", 210)
+    row.yaxis = {"title": {"text": "req/s"}, "rangemode": "tozero"}
+    for name in ("requests", "ok", "fail", "info"):
+        row.traces.append(_line(name, getattr(b, name) / b.width_s, b.width_s, COLORS[name]))
+    if b.omitted.any():
+        row.traces.append(
+            _line("omitted (due, never sent)", b.omitted / b.width_s, b.width_s, COLORS["omitted"])
+        )
+    return row
 
 
-def _line_path(frame: _Frame, t: np.ndarray, values: np.ndarray) -> str:
-    """A polyline through the finite points; a NaN (empty bucket) breaks the line."""
-    xs, ys = frame.x(t), frame.y(np.nan_to_num(values))
-    finite = np.isfinite(values)
-    starts = finite & ~np.concatenate(([False], finite[:-1]))
-    return " ".join(
-        f"{'M' if start else 'L'}{x:.1f},{y:.1f}"
-        for x, y, ok, start in zip(xs, ys, finite, starts, strict=True)
-        if ok
-    )
+def status_row(b: Buckets) -> Row:
+    row = Row("status", "Failed responses per second by HTTP status (stacked; 0 = no response)", 180)
+    row.yaxis = {"title": {"text": "resp/s"}, "rangemode": "tozero"}
+    for i, (code, counts) in enumerate(b.statuses.items()):
+        name = "other" if code == -1 else ("0 no response" if code == 0 else str(code))
+        trace = _line(name, counts / b.width_s, b.width_s, STATUS_COLORS[i % len(STATUS_COLORS)])
+        color = STATUS_COLORS[i % len(STATUS_COLORS)]
+        trace.update(stackgroup="status", line={"width": 0.8, "color": color}, fillcolor=_fill(color, 0.6))
+        row.traces.append(trace)
+    return row
 
 
-def _step_area(frame: _Frame, t: np.ndarray, width: float, top: np.ndarray) -> str:
-    """The area from zero up to ``top``, one flat step per bucket of ``width`` seconds."""
-    if not len(t):
-        return ""
-    xs = frame.x(np.repeat(np.append(t, t[-1] + width), 2)[1:-1])  # t0 t1 t1 t2 t2 ... tn
-    ys = frame.y(np.repeat(top, 2))
-    base = frame.y(0.0)
-    edge = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    return f"M{xs[0]:.1f},{base:.1f} L{edge} L{xs[-1]:.1f},{base:.1f} Z"
+def fleet_row(t: Timeline, width_s: int) -> Row | None:
+    g = t.gauges
+    names = ("fleet_in_service", "fleet_pending", "fleet_unhealthy")
+    if not any(_has(g.get(n)) for n in (*names, "fleet_desired")):
+        return None
+    row = Row("fleet", "Fleet: instances by state (stacked) and desired capacity", 180)
+    row.yaxis = {"title": {"text": "instances"}, "rangemode": "tozero"}
+    labels = {"fleet_in_service": "in service", "fleet_pending": "pending", "fleet_unhealthy": "unhealthy"}
+    for name in names:
+        if name in g:
+            trace = _step(labels[name], g[name], width_s, COLORS[name])
+            trace.update(
+                stackgroup="fleet",
+                line={"width": 0.8, "color": COLORS[name], "shape": "hv"},
+                fillcolor=_fill(COLORS[name], 0.45),
+            )
+            row.traces.append(trace)
+    if "fleet_desired" in g:
+        trace = _step("desired", g["fleet_desired"], width_s, COLORS["fleet_desired"])
+        trace["line"]["dash"] = "dash"
+        row.traces.append(trace)
+    return row
 
 
-def _step_line(frame: _Frame, t: np.ndarray, values: np.ndarray) -> str:
-    """A step line that holds each sample until the next change (only changes are drawn)."""
-    if not len(t):
-        return ""
-    changes = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    xs, ys = frame.x(t[changes]), frame.y(values[changes])
-    points = [f"M{xs[0]:.1f},{ys[0]:.1f}"]
-    points += [f"H{x:.1f}V{y:.1f}" for x, y in zip(xs[1:], ys[1:], strict=True)]
-    points.append(f"H{frame.x(min(float(t[-1]), frame.x_max)):.1f}")
-    return " ".join(points)
+def lambda_rows(t: Timeline, width_s: int) -> list[Row | None]:
+    g, r = t.gauges, t.rates
+    names = ("lambda_reserved", "lambda_environments", "lambda_active")
+    concurrency = None
+    if any(_has(g.get(n)) for n in names):
+        concurrency = Row("lambda", "Lambda: reserved concurrency, environments, active executions", 180)
+        concurrency.yaxis = {"title": {"text": "concurrency"}, "rangemode": "tozero"}
+        labels = {
+            "lambda_reserved": "reserved concurrency",
+            "lambda_environments": "environments",
+            "lambda_active": "active (peak)",
+        }
+        for name in names:
+            if name in g:
+                trace = _step(labels[name], g[name], width_s, COLORS[name])
+                if name == "lambda_reserved":
+                    trace["line"]["dash"] = "dash"
+                concurrency.traces.append(trace)
+    events = None
+    if any(_has(r.get(n)) for n in ("lambda_throttles", "lambda_cold_starts")):
+        unit = "per second" if width_s == 1 else f"per second (mean over {width_s} s)"
+        events = Row("lambda_events", f"Lambda throttles and cold starts {unit}", 160)
+        events.yaxis = {"title": {"text": "per s"}, "rangemode": "tozero"}
+        for name, label in (("lambda_throttles", "throttles"), ("lambda_cold_starts", "cold starts")):
+            if name in r:
+                events.traces.append(_step(label, r[name], width_s, COLORS[name]))
+    return [concurrency, events]
 
 
-def _x_max(summary: dict) -> float:
-    return max(float(summary.get("duration_s") or 0.0), 1.0)
+def _has(array: np.ndarray | None) -> bool:
+    """Whether a series says anything: some finite value that is not zero."""
+    if array is None or not len(array):
+        return False
+    finite = np.isfinite(array)
+    return bool(finite.any() and np.any(array[finite] != 0))
 
 
-def _nice_step(raw: float) -> float:
-    if raw <= 0 or not math.isfinite(raw):
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+def _line(
+    name: str, series: np.ndarray, width_s: int, color: str, *, visible: Any = True, group: str | None = None
+) -> dict:
+    """A series per bucket, drawn at the buckets' middles."""
+    trace = {
+        "type": "scatter",
+        "mode": "lines",
+        "name": text(name),
+        "x0": width_s / 2,
+        "dx": width_s,
+        "y": values(series),
+        "line": {"color": color, "width": 1.5},
+        "visible": visible,
+        "hovertemplate": "%{y}<extra>" + text(name) + "</extra>",
+    }
+    if group:
+        trace["legendgroup"] = group
+    return trace
 
 
-def _nice_max(peak: float) -> float:
-    if peak <= 0 or not math.isfinite(peak):
-        return 1.0
-    step = _nice_step(peak * 1.1 / 4)
-    return step * math.ceil(peak * 1.1 / step)
+def _step(name: str, series: np.ndarray, width_s: int, color: str) -> dict:
+    """A step line: point k at k·w seconds, held until the next (``reports.aggregate.Timeline``)."""
+    trace = _line(name, series, width_s, color)
+    trace.update(x0=0, line={"color": color, "width": 1.5, "shape": "hv"})
+    return trace
 
 
-def _num(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
+def _fill(color: str, alpha: float = 0.55) -> str:
+    """A ``#rrggbb`` colour as a translucent fill, so that the phase shading shows through."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
-def _clock(seconds: float) -> str:
-    seconds = round(float(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
+# -- layout ----------------------------------------------------------------------------------------
 
 
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _axis_suffix(i: int) -> str:
+    return "" if i == 0 else str(i + 1)
+
+
+def _layout(rows: list[Row], x_max: float) -> dict:
+    plot_px = sum(r.height for r in rows) + GAP_PX * (len(rows) - 1)
+    height = plot_px + MARGIN["t"] + MARGIN["b"]
+    layout: dict[str, Any] = {
+        "height": height,
+        "margin": MARGIN,
+        "font": FONT,
+        "hovermode": "x unified",
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "#ffffff",
+        "annotations": [],
+    }
+    top = plot_px
+    for i, row in enumerate(rows):
+        suffix = _axis_suffix(i)
+        y1 = top / plot_px
+        y0 = (top - row.height) / plot_px
+        top -= row.height + GAP_PX
+        row.domain = (y0, y1)
+        last = i == len(rows) - 1
+        layout["xaxis" + suffix] = {
+            "domain": [0, 1],
+            "anchor": "y" + suffix,
+            "range": [0, x_max],
+            "showgrid": True,
+            "gridcolor": GRID,
+            "zeroline": False,
+            "ticksuffix": " s",
+            "showticklabels": last,
+            "showspikes": True,
+            "spikemode": "across",
+            "spikethickness": 1,
+            "spikecolor": "#a0aec0",
+            **({"matches": "x"} if i else {}),
+            **({"title": {"text": "seconds since the load started"}} if last else {}),
+        }
+        layout["yaxis" + suffix] = {
+            "domain": [y0, y1],
+            "anchor": "x" + suffix,
+            "showgrid": True,
+            "gridcolor": GRID,
+            "zeroline": False,
+            "fixedrange": True,
+            **row.yaxis,
+        }
+        layout["legend" + suffix] = {
+            "x": 1.01,
+            "xanchor": "left",
+            "y": y1,
+            "yanchor": "top",
+            "yref": "paper",
+            "font": {"size": 11},
+            "bgcolor": "rgba(255,255,255,0.8)",
+        }
+        layout["annotations"].append(
+            {
+                "text": f"<b>{row.title}</b>",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": y1,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "yshift": 6,
+                "showarrow": False,
+                "font": {"size": 13, "color": "#1a202c"},
+            }
+        )
+    return layout
+
+
+def _phase_marks(summary: dict, rows: list[Row], annotations: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Fault phases shaded and recovery phases tinted in every row; a labelled line per fault."""
+    shapes: list[dict] = []
+    annotations = list(annotations)
+    for phase in summary.get("phases") or []:
+        kind = phase.get("kind")
+        if kind not in ("fault", "recovery"):
+            continue
+        x0 = float(phase["start_s"])
+        x1 = x0 + float(phase["duration_s"])
+        for i in range(len(rows)):
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x" + _axis_suffix(i),
+                    "yref": f"y{_axis_suffix(i)} domain",
+                    "x0": x0,
+                    "x1": x1,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": FAULT_FILL if kind == "fault" else RECOVERY_FILL,
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
+    marks = []
+    for fault in summary.get("faults") or []:
+        x = fault.get("inject_s")
+        if not isinstance(x, int | float):
+            continue
+        effective = bool(fault.get("effective"))
+        name = fault.get("name", "fault")
+        label = f"{name} {fault.get('action') or ''} {fault.get('target') or ''}".strip()
+        detail = label
+        if not effective:
+            label = f"{name} aborted"
+            detail = f"{detail}: aborted: {fault.get('error') or ''}"
+        marks.append((float(x), _short(label), detail, FAULT_LINE if effective else ABORT_LINE, effective))
+    halted = summary.get("halted")
+    if isinstance(halted, dict) and isinstance(halted.get("ts_ns"), int) and summary.get("load_started_ns"):
+        x = (halted["ts_ns"] - summary["load_started_ns"]) / 1e9
+        marks.append((x, "halted", f"halted: {halted.get('reason') or ''}", "#1a202c", True))
+    for n, (x, label, detail, color, solid) in enumerate(sorted(marks, key=lambda m: m[0])):
+        for i in range(len(rows)):
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x" + _axis_suffix(i),
+                    "yref": f"y{_axis_suffix(i)} domain",
+                    "x0": x,
+                    "x1": x,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": color, "width": 1.2, "dash": "solid" if solid else "dash"},
+                }
+            )
+        annotations.append(
+            {
+                "text": text(label),
+                "hovertext": text(detail),
+                "xref": "x",
+                "yref": "y domain",
+                "x": x,
+                "y": 1,
+                "xanchor": "left",
+                "yanchor": "top",
+                "yshift": -2 - 14 * (n % 2),
+                "showarrow": False,
+                "font": {"size": 10.5, "color": color},
+                "bgcolor": "rgba(255,255,255,0.75)",
+            }
+        )
+    return shapes, annotations
+
+
+def _event_marks(events: Sequence[ScalingEvent], rows: list[Row], layout: dict) -> None:
+    """Scaling activities: a dotted line in the fleet row (or the Lambda row), labelled at its top."""
+    where = {r.key: i for i, r in enumerate(rows)}
+    for n, event in enumerate(events):
+        i = where.get("fleet" if event.resource == "fleet" else "lambda")
+        if i is None:
+            continue
+        suffix = _axis_suffix(i)
+        color = EVENT_COLORS.get(event.kind, "#4a5568")
+        layout["shapes"].append(
+            {
+                "type": "line",
+                "xref": "x" + suffix,
+                "yref": f"y{suffix} domain",
+                "x0": event.t_s,
+                "x1": event.t_s,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": color, "width": 1, "dash": "dot"},
+            }
+        )
+        change = (
+            f" {event.from_capacity}→{event.to_capacity}"
+            if event.from_capacity is not None and event.to_capacity is not None
+            else ""
+        )
+        took = f", {event.end_s - event.t_s:.1f} s" if event.end_s is not None else ", not ended"
+        label = f"{event.kind}{change}"
+        detail = f"{event.kind}{change} {event.subject} ({event.status}{took}): {event.cause}"
+        layout["annotations"].append(
+            {
+                "text": text(_short(label, 28)),
+                "hovertext": text(_short(detail, 300)),
+                "xref": "x" + suffix,
+                "yref": f"y{suffix} domain",
+                "x": event.t_s,
+                "y": 1,
+                "xanchor": "left",
+                "yanchor": "top",
+                "yshift": -2 - 12 * (n % 3),
+                "showarrow": False,
+                "font": {"size": 10, "color": color},
+                "bgcolor": "rgba(255,255,255,0.7)",
+            }
+        )
+
+
+def _load_step_marks(summary: dict, rows: list[Row], layout: dict) -> None:
+    """The load steps of ``summary.scaling.fleet.steps`` (when the analysis has them): a dotted grey
+    line in the requests row, labelled with the rate before and after."""
+    fleet = (summary.get("scaling") or {}).get("fleet") if isinstance(summary.get("scaling"), dict) else None
+    steps = fleet.get("steps") if isinstance(fleet, dict) else None
+    where = next((i for i, r in enumerate(rows) if r.key == "requests"), None)
+    if not isinstance(steps, list) or where is None:
+        return
+    suffix = _axis_suffix(where)
+    for n, step in enumerate(
+        s for s in steps if isinstance(s, dict) and isinstance(s.get("at_s"), int | float)
+    ):
+        x = float(step["at_s"])
+        layout["shapes"].append(
+            {
+                "type": "line",
+                "xref": "x" + suffix,
+                "yref": f"y{suffix} domain",
+                "x0": x,
+                "x1": x,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#4a5568", "width": 1, "dash": "dot"},
+            }
+        )
+        label = f"{step.get('name') or 'step'} {_rate(step.get('from_rate'))}→{_rate(step.get('to_rate'))}/s"
+        layout["annotations"].append(
+            {
+                "text": text(label),
+                "xref": "x" + suffix,
+                "yref": f"y{suffix} domain",
+                "x": x,
+                "y": 0,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "yshift": 2 + 12 * (n % 2),
+                "showarrow": False,
+                "font": {"size": 10, "color": "#4a5568"},
+                "bgcolor": "rgba(255,255,255,0.7)",
+            }
+        )
+
+
+def _rate(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "?"
+
+
+# -- histograms ------------------------------------------------------------------------------------
+
+
+PHASE_COLORS = {
+    "baseline": ["#2b6cb0"],
+    "fault": ["#c53030", "#dd6b20", "#d53f8c", "#975a16"],
+    "recovery": ["#38a169", "#319795", "#2f855a", "#68d391"],
+}
+
+
+def histogram_figure(summary: dict, histograms: Histograms) -> dict | None:
+    """Per phase, the percent of its requests per log-spaced latency bin (step lines)."""
+    if not histograms.percent:
+        return None
+    edges = histograms.edges
+    seen: dict[str, int] = {}
+    data = []
+    for phase in summary.get("phases") or []:
+        name = phase.get("name")
+        if name not in histograms.percent:
+            continue
+        kind = phase.get("kind", "baseline")
+        palette = PHASE_COLORS.get(kind, ["#4a5568"])
+        color = palette[seen.get(kind, 0) % len(palette)]
+        seen[kind] = seen.get(kind, 0) + 1
+        percent = histograms.percent[name]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": text(f"{name} ({histograms.requests[name]:,} requests)"),
+                "x": values(edges),
+                "y": values(np.append(percent, percent[-1])),
+                "line": {
+                    "color": color,
+                    "width": 1.6,
+                    "shape": "hv",
+                    "dash": "dot" if kind == "fault" else "solid",
+                },
+                "hovertemplate": "≥ %{x} ms: %{y}%<extra>" + text(name) + "</extra>",
+            }
+        )
+    layout = {
+        "height": 340,
+        "margin": {"l": 64, "r": 220, "t": 20, "b": 48},
+        "font": FONT,
+        "hovermode": "closest",
+        "plot_bgcolor": "#ffffff",
+        "xaxis": {
+            "type": "log",
+            "title": {"text": "latency (ms, log scale)"},
+            "gridcolor": GRID,
+            "zeroline": False,
+        },
+        "yaxis": {"title": {"text": "% of the phase's requests"}, "gridcolor": GRID, "rangemode": "tozero"},
+        "legend": {"x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top", "font": {"size": 11}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def _short(value: str, limit: int = 44) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
