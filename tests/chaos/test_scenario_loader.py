@@ -36,6 +36,9 @@ slo:
   baseline: {p95_ms: 100, error_rate: 0.01}
 """
 
+ALL_ACTIONS = (
+    "terminate-instance, stop-instance, set-capacity, throttle-lambda, lambda-latency, lambda-errors"
+)
 KILL_ONE = {"count": 1, "target": {}, "mode": "ec2", "decrement_desired": False}
 """A fault's parameters as the journal gets them: every default filled in, nothing left unset as null."""
 THROTTLE_ALL = {"reserved_concurrency": 0, "target": {}}
@@ -201,7 +204,7 @@ LINE_CASES = [
         "  - {at: 15s, action: explode, duration: 5s}",
         17,
         "faults[1].action",
-        "expected one of the actions terminate-instance, stop-instance, set-capacity, throttle-lambda, lambda-latency, lambda-errors, got 'explode'",
+        f"expected one of the actions {ALL_ACTIONS}, got 'explode'",
     ),
     (
         "missing-action",
@@ -209,7 +212,7 @@ LINE_CASES = [
         "  - {at: 5s, count: 1}",
         16,
         "faults[0].action",
-        "expected one of the actions terminate-instance, stop-instance, set-capacity, throttle-lambda, lambda-latency, lambda-errors, got nothing",
+        f"expected one of the actions {ALL_ACTIONS}, got nothing",
     ),
     (
         "unknown-action-parameter",
