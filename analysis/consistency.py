@@ -164,13 +164,16 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     columns are object arrays built from their few values, so no Python string is made per row.
     """
     is_inc = (ops["kind"] == "increment").to_numpy(dtype=bool)
-    inc_ids = ops["op_id"][is_inc]
-    ids = [inc_ids] + ([server_ops["op_id"]] if server_ops is not None else [])
+    # Factorize the whole op_id column when only increments carry keys (the rule of the ledger), so
+    # no filtered copy of millions of strings is made; the keys and their order are the same.
+    whole = not (ops["op_id"].notna().to_numpy(dtype=bool) & ~is_inc).any()
+    first_ids = ops["op_id"] if whole else ops["op_id"][is_inc]
+    ids = [first_ids] + ([server_ops["op_id"]] if server_ops is not None else [])
     codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True) if len(ids) > 1 else ids[0])
     codes = np.asarray(codes, dtype=np.int64)
     n = len(uniques)
-    n_inc = len(inc_ids)
-    inc_codes = codes[:n_inc]
+    n_first = len(first_ids)
+    inc_codes = codes[:n_first][is_inc] if whole else codes[:n_first]
 
     start = ops["start_ns"].to_numpy(dtype=np.int64)[is_inc]
     end = ops["end_ns"].to_numpy(dtype=np.int64)[is_inc]
@@ -220,7 +223,7 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     applied_ns[:] = pd.NA
     value_after[:] = pd.NA
     if server_ops is not None:
-        ledger_codes = codes[n_inc:]
+        ledger_codes = codes[n_first:]
         applications = np.bincount(ledger_codes, minlength=n)
         at = server_ops["applied_ns"].to_numpy(dtype=np.int64)
         by_time = np.argsort(at, kind="stable")
@@ -231,7 +234,7 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     keys["applications"] = applications
     keys["applied_ns"] = applied_ns
     keys["value_after"] = value_after
-    return KeyTable(keys, inc_codes, codes[n_inc:])
+    return KeyTable(keys, inc_codes, codes[n_first:])
 
 
 def _objects(column: pd.Series, rows: np.ndarray, picks: np.ndarray) -> np.ndarray:
@@ -240,6 +243,28 @@ def _objects(column: pd.Series, rows: np.ndarray, picks: np.ndarray) -> np.ndarr
         categories = np.append(np.asarray(column.cat.categories, dtype=object), None)
         return categories[column.cat.codes.to_numpy()[rows][picks]]  # code -1 (null) -> None
     return column.to_numpy(dtype=object)[rows][picks]
+
+
+def _duplicated_pairs(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """``DataFrame.duplicated`` of (value, code) pairs (first kept), hashing one int64 per pair."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    low, span = int(values.min()), int(values.max()) - int(values.min()) + 1
+    if span * max(n_codes, 1) >= 2**62:
+        return pd.DataFrame({"value": values, "code": codes}).duplicated().to_numpy()
+    key = (values - low) * np.int64(max(n_codes, 1)) + codes
+    return pd.Series(key, copy=False).duplicated().to_numpy()
+
+
+def _counts_by_value(values: np.ndarray) -> pd.Series:
+    """Rows per distinct value, by value (``groupby(value).size()``): a ``bincount`` over a dense range."""
+    if len(values) and int(values.max()) - int(values.min()) < 4 * len(values) + 1024:
+        low = int(values.min())
+        counts = np.bincount(values - low)
+        present = np.flatnonzero(counts)
+        return pd.Series(counts[present], index=present + low)
+    distinct, counts = np.unique(values, return_counts=True)
+    return pd.Series(counts, index=distinct)
 
 
 def _first_per_code(codes_in_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -380,8 +405,9 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
         }
     )
     names = keys["op_id"].to_numpy()
-    pairs = rows.sort_values(["start_ns", "end_ns"], kind="stable").drop_duplicates(["value", "code"])
-    keys_per_value = pairs.groupby("value", sort=True)["code"].size()
+    pairs = rows.sort_values(["start_ns", "end_ns"], kind="stable")
+    pairs = pairs.loc[~_duplicated_pairs(pairs["value"].to_numpy(), pairs["code"].to_numpy(), len(keys))]
+    keys_per_value = _counts_by_value(pairs["value"].to_numpy())
     shared = keys_per_value.loc[keys_per_value > 1]
     sample = []
     for value in shared.index[:EXAMPLES]:

@@ -463,12 +463,8 @@ class _ScheduleTable:
         n_streams = n_workers * e
         shifted = np.searchsorted(bounds, times, side="right")  # 0: before the first bound
         width = n_seg + 2
-        flat = shifted * n_streams + stream
         never = np.iinfo(np.int64).min
-        last = np.full(width * n_streams, never, dtype=np.int64)
-        firsts = np.full(width * n_streams, np.iinfo(np.int64).max, dtype=np.int64)
-        np.maximum.at(last, flat, times)
-        np.minimum.at(firsts, flat, times)
+        last, firsts = _group_extremes(shifted * n_streams + stream, times, width * n_streams, never)
         last = last.reshape(width, n_streams)
         firsts = firsts.reshape(width, n_streams)
         before = np.maximum.accumulate(last, axis=0)  # latest due time up to and including each segment
@@ -477,7 +473,7 @@ class _ScheduleTable:
             row = last[k + 1]
             present = row != never
             prev = before[k]
-            base = np.where(prev != never, prev, firsts[k + 1])
+            base = np.where(prev != never, prev, firsts[k + 1])  # no earlier due time: its first
             interval[k] = np.where(present, row - base, 0)
         per_endpoint = np.zeros((n_seg, e), dtype=np.float64)
         for s in range(n_streams):
@@ -595,6 +591,28 @@ def _ms(values: dict[str, int | None]) -> dict[str, float | None]:
 
 def _ms1(value: int | None) -> float | None:
     return None if value is None else native(value / 1e6)
+
+
+def _group_extremes(
+    groups: np.ndarray, values: np.ndarray, n: int, empty: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(max, min) of ``values`` per group id in [0, n) (``empty`` for both where a group has none).
+
+    One stable sort of the (few, small) group ids, then ``reduceat``: no ``ufunc.at`` over the rows.
+    """
+    top = np.full(n, empty, dtype=np.int64)
+    bottom = np.full(n, empty, dtype=np.int64)
+    if not len(values):
+        return top, bottom
+    key = groups.astype(np.int16 if n < 2**15 else np.int64)
+    order = np.argsort(key, kind="stable")
+    ordered = values[order]
+    sizes = np.bincount(groups, minlength=n)
+    present = np.flatnonzero(sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)))[present]
+    top[present] = np.maximum.reduceat(ordered, starts)
+    bottom[present] = np.minimum.reduceat(ordered, starts)
+    return top, bottom
 
 
 def _segment(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:

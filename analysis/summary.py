@@ -204,7 +204,7 @@ def analyze(run_dir: str | Path) -> Analysis:
     Raises ``analysis.RunFormatError`` (one-line message) when the run directory is not valid.
     ``reports.write_report(run_dir, analysis)`` renders the report from the result without rereading.
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, lean=True)  # without trace ids unless there are X-Ray segments to join
     arrays = load_arrays(run.ops)  # the load's rows as arrays, once for the summary and the series
     summary = summarize(run, arrays=arrays)
     write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
