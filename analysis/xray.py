@@ -40,9 +40,10 @@ from analysis.evidence import RATE_DIGITS, native
 from analysis.percentiles import LATENCY_PERCENTILES, percentiles
 from analysis.phases import LOAD_KINDS, Phase
 from analysis.rundir import RunFormatError
+from chaoscheck import runformat as rf
 
-XRAY = "xray.jsonl"
-"""The run directory's X-Ray segment file (belongs in ``chaoscheck.runformat`` with the other names)."""
+XRAY = rf.XRAY
+"""The run directory's X-Ray segment file (``chaoscheck.runformat.XRAY``)."""
 
 TRACE_ID = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
 """An X-Ray trace id (the Root of ``X-Amzn-Trace-Id``): version 1, epoch seconds, 96 random bits."""

@@ -118,6 +118,7 @@ def run(
                 log_path=run_dir / runformat.STACK_LOG,
                 seed=parsed.seed,
                 max_share=parsed.safety.max_share,
+                xray_path=run_dir / runformat.XRAY,
             )
         result = execute(
             parsed, scenario, run_dir, chosen, processes=processes, log=lambda m: err.print(f"[dim]{m}[/dim]")

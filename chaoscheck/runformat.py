@@ -16,6 +16,7 @@ SCENARIO = "scenario.yaml"
 RUN_META = "run.json"
 OPS = "ops.parquet"
 FAULTS = "faults.jsonl"
+XRAY = "xray.jsonl"  # X-Ray segments, one document per line, when the target traces (optional)
 TIMELINE = "timeline.parquet"
 SERVER_OPS = "server_ops.parquet"
 SUMMARY = "summary.json"

@@ -15,6 +15,7 @@ from chaoscheck.runformat import SCALING_SCHEMA, SERVER_OPS_SCHEMA, TIMELINE_SCH
 from counter.local.client import LocalStack
 from counter.local.config import StackConfig
 from counter.sqlite_store import SQLiteStore
+from counter.xray_collector import XRayCollector
 
 
 class LocalTarget:
@@ -33,6 +34,7 @@ class LocalTarget:
         log_path: Path | None = None,
         seed: int | None = None,
         max_share: float = DEFAULT_MAX_SHARE,
+        xray_path: Path | None = None,
     ) -> None:
         self._workdir: Path | None = None
         self.db_path: Path | None = None
@@ -41,6 +43,8 @@ class LocalTarget:
         self.config = config
         self.seed = seed
         self.max_share = max_share
+        self._xray_path = xray_path if config.xray else None
+        self._collector: XRayCollector | None = None
         self._state_file: Path | None = None
 
     @classmethod
@@ -59,8 +63,22 @@ class LocalTarget:
             return self
         self._workdir = Path(tempfile.mkdtemp(prefix="chaoscheck-store-"))
         self.db_path = self._workdir / "counter.sqlite"
-        self.stack = LocalStack.start(self.config, db_path=self.db_path, log_path=self._log_path)
+        env: dict[str, str] = {}
+        if self._xray_path is not None:
+            # Instances and Lambda environments send their segments here; the file is the run's.
+            self._collector = XRayCollector(self._xray_path).start()
+            env = self._collector.environment()
+        try:
+            self.stack = LocalStack.start(self.config, db_path=self.db_path, log_path=self._log_path, env=env)
+        except BaseException:
+            self._stop_collector()
+            raise
         return self
+
+    def _stop_collector(self) -> None:
+        if self._collector is not None:
+            self._collector.stop()
+            self._collector = None
 
     def _running(self) -> LocalStack:
         if self.stack is None:
@@ -120,5 +138,6 @@ class LocalTarget:
             return  # not ours to stop
         if self.stack is not None:
             self.stack.stop()
+        self._stop_collector()  # after every sender is gone, so nothing sent is lost
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)

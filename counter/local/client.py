@@ -216,16 +216,21 @@ class LocalStack:
         ready_timeout: float = 30.0,
         state_file: Path | None = None,
         die_with_parent: bool = True,
+        env: dict[str, str] | None = None,
     ) -> LocalStack:
         """Start a stack process and return once it is ready and ``desired`` instances are in service.
 
         ``log_path`` receives the stack's log (appended); without it the log is kept in a temporary
         file, shown in the error if the stack fails to start. ``state_file`` gets the pid, URLs and
         token (mode 0600) for :meth:`from_state_file`. ``die_with_parent=False`` lets the stack outlive
-        this process (for a detached ``stack up``); stop it then through its state file.
+        this process (for a detached ``stack up``); stop it then through its state file. ``env`` is
+        added to the environment of the stack and so of every instance and Lambda environment (the
+        X-Ray collector's address, for one).
         """
         token = secrets.token_urlsafe(32)
+        extra = dict(env or {})
         env = child_environment() if die_with_parent else dict(os.environ)
+        env.update(extra)
         if not die_with_parent:
             env.pop("CHAOSCHECK_PARENT_PID", None)
         env[TOKEN_ENV] = token
