@@ -160,8 +160,9 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     application, nullable) and ``value_after`` (of that application, nullable) from the ledger (0
     and null without one).
 
-    Only the columns used are taken from ``ops`` (no copy of whole rows), and the per-key string
-    columns are object arrays built from their few values, so no Python string is made per row.
+    Only the columns used are taken from ``ops`` (no copy of whole rows); ``op_id`` keeps the dtype
+    of the keys (Arrow-backed strings from ``load_run``), and ``outcome``/``endpoint`` are object
+    arrays built from their few values, so no Python string is made per row.
     """
     is_inc = (ops["kind"] == "increment").to_numpy(dtype=bool)
     # Factorize the whole op_id column when only increments carry keys (the rule of the ledger), so
@@ -190,7 +191,7 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     first = _first_per_code(inc_codes[by_start])
     keys = pd.DataFrame(
         {
-            "op_id": pd.Series(np.asarray(uniques, dtype=object), dtype=object, copy=False),
+            "op_id": pd.Series(uniques, copy=False),  # Arrow-backed strings stay so: no object per key
             "attempts": attempts,
             "outcome": pd.Series(outcome, dtype=object, copy=False),
             "start_ns": _per_code(n, first[0], start[by_start][first[1]], _NEVER),
@@ -265,6 +266,16 @@ def _counts_by_value(values: np.ndarray) -> pd.Series:
         return pd.Series(counts[present], index=present + low)
     distinct, counts = np.unique(values, return_counts=True)
     return pd.Series(counts, index=distinct)
+
+
+class _Taken:
+    """``values[rows]`` without taking it: indexing picks ``values[rows[i]]`` (for a few examples)."""
+
+    def __init__(self, values: Any, rows: np.ndarray) -> None:
+        self.values, self.rows = values, rows
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.values[self.rows[index]]
 
 
 def _first_per_code(codes_in_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +415,7 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
             ),
         }
     )
-    names = keys["op_id"].to_numpy()
+    names = keys["op_id"].array  # indexed by code below, for the few examples only
     pairs = rows.sort_values(["start_ns", "end_ns"], kind="stable")
     pairs = pairs.loc[~_duplicated_pairs(pairs["value"].to_numpy(), pairs["code"].to_numpy(), len(keys))]
     keys_per_value = _counts_by_value(pairs["value"].to_numpy())
@@ -478,7 +489,7 @@ def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]
     is_ok = outcome == OK
     by_ok_end = np.argsort(keys["ok_end_ns"].to_numpy()[is_ok], kind="stable")
     ok_ends = keys["ok_end_ns"].to_numpy()[is_ok][by_ok_end]
-    ok_ids = keys["op_id"].to_numpy()[is_ok][by_ok_end]
+    ok_ids = _Taken(keys["op_id"].array, np.flatnonzero(is_ok)[by_ok_end])
     nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[(outcome == OK) | (outcome == INFO)])
     frame["lower"] = np.searchsorted(ok_ends, start, side="left")  # ok keys that ended before r started
     frame["upper"] = np.searchsorted(nonfail_starts, end, side="right")  # non-fail keys started by r's end
