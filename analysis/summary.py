@@ -35,6 +35,7 @@ from analysis.phases import (
 )
 from analysis.recovery import health_buckets, load_events, recovery_by_fault
 from analysis.rundir import Run, load_run
+from analysis.scaling import scaling_analysis, scaling_checks
 from analysis.series import per_second
 from analysis.xray import XRAY, xray_summary
 from chaoscheck import runformat as rf
@@ -89,6 +90,8 @@ def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
         budget=budget,
         comparison=comparison,
     )
+    scaling = scaling_analysis(run)
+    checks += scaling_checks(scaling, run.slo)
     failed = [c["name"] for c in checks if not c["passed"]]
     summary = {
         "schema_version": SCHEMA_VERSION,
@@ -116,6 +119,8 @@ def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
         "faults": faults,
         "budget": budget,
         "comparison": comparison,
+        # Shown when the target recorded scaling activities; the checks above run either way.
+        "scaling": scaling if (Path(run.path) / rf.SCALING).exists() else None,
         "errors": top_errors(run.ops),
         "latency": latency,
         "xray": _xray(run, phases_from_journal(windows, lo, hi)),
