@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis.evidence import EXAMPLES, anomaly, examples, native
 from analysis.percentiles import percentiles
@@ -172,6 +173,9 @@ def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyT
     ids = [first_ids] + ([server_ops["op_id"]] if server_ops is not None else [])
     codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True) if len(ids) > 1 else ids[0])
     codes = np.asarray(codes, dtype=np.int64)
+    # Arrow's pool keeps the hash table's pages for itself; numpy cannot reuse them: hand them back
+    # (at ten million keys this lowers the peak by about 1 GiB and saves faulting the pages in again).
+    pa.default_memory_pool().release_unused()
     n = len(uniques)
     n_first = len(first_ids)
     inc_codes = codes[:n_first][is_inc] if whole else codes[:n_first]

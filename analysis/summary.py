@@ -34,7 +34,7 @@ from analysis.phases import (
     scenario_pacing_s,
 )
 from analysis.recovery import health_buckets, load_events, recovery_by_fault
-from analysis.rundir import Run, load_run
+from analysis.rundir import LARGE_LEDGER_BYTES, Run, keep_freed_memory, load_run
 from analysis.scaling import scaling_analysis, scaling_checks
 from analysis.series import per_second
 from analysis.xray import XRAY, xray_summary
@@ -209,11 +209,13 @@ def analyze(run_dir: str | Path) -> Analysis:
     Raises ``analysis.RunFormatError`` (one-line message) when the run directory is not valid.
     ``reports.write_report(run_dir, analysis)`` renders the report from the result without rereading.
     """
-    run = load_run(run_dir, lean=True)  # without trace ids unless there are X-Ray segments to join
-    arrays = load_arrays(run.ops)  # the load's rows as arrays, once for the summary and the series
-    summary = summarize(run, arrays=arrays)
-    write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
-    series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"], arrays=arrays)
+    ledger = Path(run_dir) / rf.OPS
+    with keep_freed_memory(ledger.exists() and ledger.stat().st_size >= LARGE_LEDGER_BYTES):
+        run = load_run(run_dir, lean=True)  # without trace ids unless there are X-Ray segments to join
+        arrays = load_arrays(run.ops)  # the load's rows as arrays, once for the summary and the series
+        summary = summarize(run, arrays=arrays)
+        write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
+        series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"], arrays=arrays)
     return Analysis(run=run, summary=summary, series=series)
 
 

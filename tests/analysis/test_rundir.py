@@ -283,3 +283,15 @@ def test_string_columns_with_few_values_are_categoricals_that_compare_like_strin
     assert str(ops["kind"].dtype) == "category" and list(ops["kind"].cat.categories) == ["final", "increment"]
     assert (ops["kind"] == "increment").tolist() == [True, False]
     assert ops["op_id"].iloc[0] == "a" and str(ops["op_id"].dtype) != "category"
+
+
+def test_keep_freed_memory_restores_the_allocators():
+    from analysis.rundir import keep_freed_memory
+
+    pool = pa.default_memory_pool()
+    with keep_freed_memory():
+        data = pa.array(range(1000))
+        assert sum(data.to_pylist()) == 499500
+    assert pa.default_memory_pool().backend_name == pool.backend_name
+    with keep_freed_memory(enabled=False):
+        assert pa.default_memory_pool().backend_name == pool.backend_name
