@@ -132,7 +132,9 @@ class Run:
     reads: str
     """``strong`` or ``eventual``."""
     ops: pd.DataFrame
-    """``ops.parquet``: the columns of ``OPS_SCHEMA``; ``value`` is a nullable ``Int64``."""
+    """``ops.parquet``: the columns of ``OPS_SCHEMA`` (``trace_id`` left out by ``load_run(lean=True)``
+    when there is no ``xray.jsonl``); ``value`` and ``intended_ns`` are nullable ``Int64``, the columns
+    of :data:`OPS_CATEGORICAL` categoricals, ``op_id`` and ``trace_id`` Arrow-backed strings."""
     faults: pd.DataFrame
     """``faults.jsonl``: columns :data:`FAULT_COLUMNS`, one row per line, file order."""
     timeline: pd.DataFrame | None = None
