@@ -191,3 +191,13 @@ def test_union_percentiles_with_backfill_equal_the_materialised_samples(parts, i
     assert maximum == max(values)
     for name, permille in LATENCY_PERCENTILES.items():
         assert got[name] == np.percentile(samples, permille / 10, method="inverted_cdf"), name
+
+
+def test_union_percentiles_of_many_parts():
+    rng = np.random.default_rng(5)
+    parts = [np.sort(rng.integers(0, 10**9, int(rng.integers(0, 50)))) for _ in range(80)]
+    values = np.concatenate(parts)
+    n, got, maximum = union_percentiles(parts, LATENCY_PERCENTILES)
+    assert n == len(values) and maximum == values.max()
+    for name, permille in LATENCY_PERCENTILES.items():
+        assert got[name] == np.percentile(values, permille / 10, method="inverted_cdf")
