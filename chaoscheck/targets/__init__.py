@@ -1,2 +1,3 @@
-"""Targets: what a run drives load and faults at. ``local`` is the embedded stack; ``http`` and
-``aws`` come with later work. The orchestrator only talks to the ``Target`` interface."""
+"""Targets: what a run drives load and faults at. ``local`` is the embedded stack, ``http`` any
+deployment that speaks the counter contract (no faults), ``aws`` a deployed stack found by its
+CloudFormation outputs. The orchestrator only talks to the ``Target`` interface."""
