@@ -75,11 +75,10 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
     :data:`ANOMALY_CLASSES` its count, violations, severity and first examples.
     """
     table = key_table(ops, server_ops)
-    keys = table.keys
-    outcome = keys["outcome"].to_numpy()
-    n_ok = int((outcome == OK).sum())
-    n_fail = int((outcome == FAIL).sum())
-    n_info = int((outcome == INFO).sum())
+    keys, outcome = table.keys, table.outcome
+    n_ok = int((outcome == _OK).sum())
+    n_fail = int((outcome == _FAIL).sum())
+    n_info = int((outcome == _INFO).sum())
     lower, upper = n_ok, n_ok + n_info
 
     anomalies: dict[str, dict] = {}
@@ -108,9 +107,9 @@ def check_counter(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None, rea
         int(broken), "violation", [{"final_value": final_value, **bounds}] if broken else []
     )
 
-    ledger = _ledger(keys, server_ops, final_value, anomalies)
+    ledger = _ledger(keys, outcome, server_ops, final_value, anomalies)
     anomalies.update(_returned_values(ops, table, server_ops))
-    anomalies.update(_reads(ops, keys, reads))
+    anomalies.update(_reads(ops, keys, outcome, reads))
 
     read_violations = sum(
         anomalies[c]["violations"] for c in ("stale_read", "impossible_read", "non_monotonic_read")
@@ -146,100 +145,134 @@ class KeyTable(NamedTuple):
     """The code of every increment row, in ``ops`` order."""
     ledger_codes: np.ndarray
     """The code of every ledger row, in ``server_ops`` order (empty without a ledger)."""
+    outcome: np.ndarray
+    """Each key's outcome as an int8 code: 0 never attempted, 1 ok, 2 info, 3 fail (see
+    :data:`_OUTCOMES`); the checker compares these instead of the strings of ``keys["outcome"]``."""
+
+
+_OUTCOMES = ("", OK, INFO, FAIL)
+"""The outcome of each code of :attr:`KeyTable.outcome`."""
+_NONE, _OK, _INFO, _FAIL = range(4)
 
 
 def key_table(ops: pd.DataFrame, server_ops: pd.DataFrame | None = None) -> KeyTable:
     """One row per key seen in the increments or the ledger; the row number is the key's code.
 
-    Keys are factorized once into integer codes, and everything after that is integer arrays
-    (``np.bincount``, first-occurrence indexing), which is what keeps a run of millions of rows fast.
+    Keys are factorized once into integer codes (the increments' and the ledger's keys against one
+    dictionary), and everything after that is integer arrays (``np.bincount``, ``ufunc.at``
+    scatters), which is what keeps a run of millions of rows fast.
     Columns: ``op_id``; ``attempts`` (0 for a key only the ledger knows); ``outcome`` (ok, fail, info,
     or "" when never attempted); ``start_ns`` (first attempt), ``end_ns`` (last attempt);
     ``ok_end_ns`` (end of the earliest-ending ok attempt) and ``nonfail_start_ns`` (start of the first
     non-fail attempt), int64 max when there is none; ``value`` (returned by the first ok attempt,
     nullable); ``endpoint`` (of the first attempt); ``applications``, ``applied_ns`` (first
     application, nullable) and ``value_after`` (of that application, nullable) from the ledger (0
-    and null without one).
+    and null without one). "First" is by start (or application) time, the earlier row on a tie.
 
-    Only the columns used are taken from ``ops`` (no copy of whole rows); ``op_id`` keeps the dtype
-    of the keys (Arrow-backed strings from ``load_run``), and ``outcome``/``endpoint`` are object
-    arrays built from their few values, so no Python string is made per row.
+    Only the columns used are taken from ``ops``, as numpy arrays (no copy of whole rows, no filtered
+    Series and their indexes); ``op_id`` keeps the dtype of the keys (Arrow-backed strings from
+    ``load_run``), ``outcome`` and ``endpoint`` are categoricals (or object arrays built from their
+    few values), so no Python string is made per row; the frame is built without copying its columns.
     """
     is_inc = (ops["kind"] == "increment").to_numpy(dtype=bool)
     # Factorize the whole op_id column when only increments carry keys (the rule of the ledger), so
     # no filtered copy of millions of strings is made; the keys and their order are the same.
     whole = not (ops["op_id"].notna().to_numpy(dtype=bool) & ~is_inc).any()
     first_ids = ops["op_id"] if whole else ops["op_id"][is_inc]
+    n_first = len(first_ids)
     ids = [first_ids] + ([server_ops["op_id"]] if server_ops is not None else [])
     codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True) if len(ids) > 1 else ids[0])
-    codes = np.asarray(codes, dtype=np.int64)
+    del first_ids, ids
     # Arrow's pool keeps the hash table's pages for itself; numpy cannot reuse them: hand them back
     # (at ten million keys this lowers the peak by about 1 GiB and saves faulting the pages in again).
     pa.default_memory_pool().release_unused()
+    codes = np.asarray(codes, dtype=np.int64)
     n = len(uniques)
-    n_first = len(first_ids)
-    inc_codes = codes[:n_first][is_inc] if whole else codes[:n_first]
+    inc_codes = codes[:n_first][is_inc] if whole else codes[:n_first].copy()
+    ledger_codes = codes[n_first:].copy() if server_ops is not None else codes[:0].copy()
+    del codes
 
     start = ops["start_ns"].to_numpy(dtype=np.int64)[is_inc]
     end = ops["end_ns"].to_numpy(dtype=np.int64)[is_inc]
-    inc_outcome = ops["outcome"][is_inc]
-    is_ok = (inc_outcome == OK).to_numpy(dtype=bool)
-    not_fail = (inc_outcome != FAIL).to_numpy(dtype=bool)
+    is_ok = (ops["outcome"] == OK).to_numpy(dtype=bool)[is_inc]
+    not_fail = (ops["outcome"] != FAIL).to_numpy(dtype=bool)[is_inc]
     attempts = np.bincount(inc_codes, minlength=n)
-    any_ok = np.bincount(inc_codes[is_ok], minlength=n) > 0
-    any_nonfail = np.bincount(inc_codes[not_fail], minlength=n) > 0
-    outcome_code = np.where(attempts == 0, 0, np.where(any_ok, 1, np.where(any_nonfail, 2, 3)))
-    outcome = np.array(["", OK, INFO, FAIL], dtype=object)[outcome_code]
+    outcome = np.full(n, _FAIL, dtype=np.int8)
+    outcome[attempts == 0] = _NONE
+    outcome[inc_codes[not_fail]] = _INFO
+    outcome[inc_codes[is_ok]] = _OK
 
-    by_start = np.argsort(start, kind="stable")
-    first = _first_per_code(inc_codes[by_start])
-    keys = pd.DataFrame(
-        {
-            "op_id": pd.Series(uniques, copy=False),  # Arrow-backed strings stay so: no object per key
-            "attempts": attempts,
-            "outcome": pd.Series(outcome, dtype=object, copy=False),
-            "start_ns": _per_code(n, first[0], start[by_start][first[1]], _NEVER),
-            "end_ns": _extreme_per_code(n, inc_codes, end, np.maximum, 0),
-            "ok_end_ns": _extreme_per_code(n, inc_codes[is_ok], end[is_ok], np.minimum, _NEVER),
-            "nonfail_start_ns": _extreme_per_code(
-                n, inc_codes[not_fail], start[not_fail], np.minimum, _NEVER
-            ),
-            "endpoint": pd.Series(
-                _per_code(n, first[0], _objects(ops["endpoint"], is_inc, by_start[first[1]]), None),
-                dtype=object,
-                copy=False,
-            ),
-        }
+    start_ns, first_row = _first_per_code(n, inc_codes, start)
+    attempted = np.flatnonzero(attempts)
+    columns: dict[str, Any] = {
+        "op_id": pd.Series(uniques, copy=False),  # Arrow-backed strings stay so: no object per key
+        "attempts": attempts,
+        "outcome": pd.Categorical.from_codes(outcome, categories=list(_OUTCOMES)),
+        "start_ns": start_ns,
+        "end_ns": _extreme_per_code(n, inc_codes, end, np.maximum, 0),
+        "ok_end_ns": _extreme_per_code(n, inc_codes[is_ok], end[is_ok], np.minimum, _NEVER),
+        "nonfail_start_ns": _extreme_per_code(n, inc_codes[not_fail], start[not_fail], np.minimum, _NEVER),
+        "endpoint": _endpoints(ops["endpoint"], is_inc, attempted, first_row[attempted], n),
+    }
+    del not_fail, first_row, attempted
+
+    value_column = ops["value"]
+    has_value = is_ok & value_column.notna().to_numpy(dtype=bool)[is_inc]
+    valued = np.flatnonzero(has_value)
+    del has_value, is_ok, end
+    _, first_valued = _first_per_code(n, inc_codes[valued], start[valued])
+    del start
+    columns["value"] = _nullable_per_code(
+        first_valued, value_column.to_numpy(dtype=np.int64, na_value=0)[is_inc][valued]
     )
-    value_column = ops["value"][is_inc]
-    has_value = is_ok & value_column.notna().to_numpy(dtype=bool)
-    valued = by_start[has_value[by_start]]
-    code_of_valued = inc_codes[valued]
-    first_valued = _first_per_code(code_of_valued)
-    value = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
-    value[:] = pd.NA
-    if len(first_valued[0]):
-        value[first_valued[0]] = value_column.to_numpy(dtype=np.int64, na_value=0)[valued][first_valued[1]]
-    keys["value"] = value
+    del valued, first_valued
 
     applications = np.zeros(n, dtype=np.int64)
-    applied_ns = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
-    value_after = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
-    applied_ns[:] = pd.NA
-    value_after[:] = pd.NA
+    first_applied = np.full(n, -1, dtype=np.int64)
+    at = after = np.zeros(0, dtype=np.int64)
     if server_ops is not None:
-        ledger_codes = codes[n_first:]
         applications = np.bincount(ledger_codes, minlength=n)
         at = server_ops["applied_ns"].to_numpy(dtype=np.int64)
-        by_time = np.argsort(at, kind="stable")
-        code_first, row_first = _first_per_code(ledger_codes[by_time])
-        if len(code_first):
-            applied_ns[code_first] = at[by_time][row_first]
-            value_after[code_first] = server_ops["value_after"].to_numpy(dtype=np.int64)[by_time][row_first]
-    keys["applications"] = applications
-    keys["applied_ns"] = applied_ns
-    keys["value_after"] = value_after
-    return KeyTable(keys, inc_codes, codes[n_first:])
+        after = server_ops["value_after"].to_numpy(dtype=np.int64)
+        first_applied = _first_per_code(n, ledger_codes, at)[1]
+    columns["applications"] = applications
+    columns["applied_ns"] = _nullable_per_code(first_applied, at)
+    columns["value_after"] = _nullable_per_code(first_applied, after)
+    keys = pd.DataFrame(columns, copy=False)
+    return KeyTable(keys, inc_codes, ledger_codes, outcome)
+
+
+def _first_per_code(n: int, codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(earliest time, its row) per code, int64 max and -1 for a code without rows.
+
+    The row is the first one at that time (what a stable sort by time would put first), found by
+    two scatters instead of a sort.
+    """
+    earliest = _extreme_per_code(n, codes, times, np.minimum, _NEVER)
+    rows = np.flatnonzero(times == earliest[codes])
+    first = np.full(n, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes[rows], rows)
+    first[first == len(codes)] = -1
+    return earliest, first
+
+
+def _nullable_per_code(first: np.ndarray, values: np.ndarray) -> pd.arrays.IntegerArray:
+    """``values[first]`` per code as a nullable Int64 array, <NA> where ``first`` is -1."""
+    missing = first < 0
+    data = values[np.where(missing, 0, first)] if len(values) else np.zeros(len(first), dtype=np.int64)
+    data[missing] = 0
+    return pd.arrays.IntegerArray(data, missing)
+
+
+def _endpoints(column: pd.Series, rows: np.ndarray, keys: np.ndarray, picks: np.ndarray, n: int) -> Any:
+    """The endpoint of ``column[rows][picks]`` for each of ``keys`` (null for the other codes).
+
+    From a categorical's codes (no string per row or per key) when the column is one."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_key = np.full(n, -1, dtype=column.cat.codes.dtype)
+        per_key[keys] = column.cat.codes.to_numpy()[rows][picks]
+        return pd.Categorical.from_codes(per_key, dtype=column.dtype)
+    return pd.Series(_per_code(n, keys, _objects(column, rows, picks), None), dtype=object, copy=False)
 
 
 def _objects(column: pd.Series, rows: np.ndarray, picks: np.ndarray) -> np.ndarray:
@@ -282,20 +315,6 @@ class _Taken:
         return self.values[self.rows[index]]
 
 
-def _first_per_code(codes_in_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, position of each code's first occurrence) in an array of codes already in order.
-
-    The same as ``np.unique(codes_in_order, return_index=True)``, by one scatter instead of a sort.
-    """
-    if not len(codes_in_order):
-        return np.unique(codes_in_order, return_index=True)
-    size = int(codes_in_order.max()) + 1
-    first = np.full(size, len(codes_in_order), dtype=np.int64)
-    np.minimum.at(first, codes_in_order, np.arange(len(codes_in_order), dtype=np.int64))
-    present = np.flatnonzero(first < len(codes_in_order))
-    return present, first[present]
-
-
 def _per_code(n: int, codes: np.ndarray, values: np.ndarray, fill: Any) -> np.ndarray:
     out = np.full(n, fill, dtype=values.dtype if fill is not None else object)
     out[codes] = values
@@ -320,7 +339,9 @@ def _earliest(frame: pd.DataFrame, by: list[str], limit: int = EXAMPLES) -> pd.D
 
 def _final_value(ops: pd.DataFrame) -> tuple[int | None, dict]:
     """V from the ok final reads; None when there is none or they disagree."""
-    finals = ops.loc[ops["kind"] == "final"].sort_values(["end_ns", "endpoint"], kind="stable")
+    # Only the columns used: taking a row of ``op_id`` (Arrow strings) concatenates its whole column.
+    used = ["kind", "endpoint", "start_ns", "end_ns", "status", "outcome", "error", "value"]
+    finals = ops.loc[ops["kind"] == "final", used].sort_values(["end_ns", "endpoint"], kind="stable")
     ok = finals.loc[(finals["outcome"] == OK) & finals["value"].notna()]
     values = sorted({int(v) for v in ok["value"]})
     evidence = {
@@ -338,7 +359,11 @@ def _final_value(ops: pd.DataFrame) -> tuple[int | None, dict]:
 
 
 def _ledger(
-    keys: pd.DataFrame, server_ops: pd.DataFrame | None, final_value: int | None, anomalies: dict
+    keys: pd.DataFrame,
+    outcome: np.ndarray,
+    server_ops: pd.DataFrame | None,
+    final_value: int | None,
+    anomalies: dict,
 ) -> dict:
     names = ("lost", "duplicated", "unexpected", "failed_applied", "final_ledger_mismatch", "recovered")
     if server_ops is None:
@@ -346,16 +371,15 @@ def _ledger(
             anomalies[name] = anomaly(0, "note" if name == "recovered" else "violation", [])
         return dict.fromkeys(("applied", "applied_keys", *names), None) | {"present": False}
 
-    outcome = keys["outcome"].to_numpy()
     apps = keys["applications"].to_numpy()
     in_ledger = apps > 0
     by_time = ["start_ns", "op_id"]
     key_cols = [*_KEY_COLUMNS, "applied_ns", "value_after"]
 
-    lost = keys.loc[(outcome == OK) & ~in_ledger]
-    recovered = keys.loc[(outcome == INFO) & in_ledger]
-    failed_applied = keys.loc[(outcome == FAIL) & in_ledger]
-    unexpected = keys.loc[(outcome == "") & in_ledger]
+    lost = keys.loc[(outcome == _OK) & ~in_ledger]
+    recovered = keys.loc[(outcome == _INFO) & in_ledger]
+    failed_applied = keys.loc[(outcome == _FAIL) & in_ledger]
+    unexpected = keys.loc[(outcome == _NONE) & in_ledger]
     multi = keys.loc[apps > 1]
 
     applied = int(apps.sum())
@@ -403,37 +427,53 @@ def _ledger(
 
 
 def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFrame | None) -> dict[str, dict]:
-    """``duplicate_value`` and ``value_mismatch`` over ok increment responses that carry a value."""
+    """``duplicate_value`` and ``value_mismatch`` over ok increment responses that carry a value.
+
+    Everything is numpy arrays over those responses; a frame is built only for the few rows an
+    example shows, and only those rows are sorted.
+    """
     keys = table.keys
     is_inc = (ops["kind"] == "increment").to_numpy(dtype=bool)
     ok_valued = (ops["outcome"] == OK).to_numpy(dtype=bool) & ops["value"].notna().to_numpy(dtype=bool)
     chosen = ok_valued[is_inc]
-    rows = pd.DataFrame(
-        {
-            "code": table.inc_codes[chosen],
-            "value": ops["value"].to_numpy(dtype=np.int64, na_value=0)[is_inc][chosen],
-            "start_ns": ops["start_ns"].to_numpy(dtype=np.int64)[is_inc][chosen],
-            "end_ns": ops["end_ns"].to_numpy(dtype=np.int64)[is_inc][chosen],
-            "endpoint": pd.Series(
-                _objects(ops["endpoint"], is_inc, np.flatnonzero(chosen)), dtype=object, copy=False
-            ),
-        }
-    )
+    at = np.flatnonzero(is_inc)[chosen]  # the responses' rows in ``ops``
+    code = table.inc_codes[chosen]
+    value = ops["value"].to_numpy(dtype=np.int64, na_value=0)[at]
+    del is_inc, ok_valued, chosen
     names = keys["op_id"].array  # indexed by code below, for the few examples only
-    pairs = rows.sort_values(["start_ns", "end_ns"], kind="stable")
-    pairs = pairs.loc[~_duplicated_pairs(pairs["value"].to_numpy(), pairs["code"].to_numpy(), len(keys))]
-    keys_per_value = _counts_by_value(pairs["value"].to_numpy())
-    shared = keys_per_value.loc[keys_per_value > 1]
-    sample = []
-    for value in shared.index[:EXAMPLES]:
-        holders = pairs.loc[pairs["value"] == value].assign(op_id=lambda f: names[f["code"].to_numpy()])
-        sample.append(
+
+    def rows(picks: np.ndarray) -> pd.DataFrame:
+        """The responses ``picks`` (positions among them), as the frame the examples are made of."""
+        return pd.DataFrame(
             {
-                "value": native(value),
-                "keys": len(holders),
-                "ops": examples(holders, ["op_id", "start_ns", "end_ns", "endpoint"]),
+                "code": code[picks],
+                "value": value[picks],
+                "start_ns": ops["start_ns"].to_numpy(dtype=np.int64)[at[picks]],
+                "end_ns": ops["end_ns"].to_numpy(dtype=np.int64)[at[picks]],
+                "endpoint": pd.Series(_objects(ops["endpoint"], at[picks], slice(None)), dtype=object),
             }
         )
+
+    # Distinct (value, key) pairs per value: which response of a pair is kept does not change the
+    # counts, so they are taken in row order; the examples' values are then ordered by time.
+    keys_per_value = _counts_by_value(value[~_duplicated_pairs(value, code, len(keys))])
+    shared = keys_per_value.loc[keys_per_value > 1]
+    sample = []
+    if len(shared):
+        picked = rows(np.flatnonzero(np.isin(value, shared.index[:EXAMPLES].to_numpy())))
+        pairs = picked.sort_values(["start_ns", "end_ns"], kind="stable")
+        pairs = pairs.loc[~_duplicated_pairs(pairs["value"].to_numpy(), pairs["code"].to_numpy(), len(keys))]
+        for shared_value in shared.index[:EXAMPLES]:
+            holders = pairs.loc[pairs["value"] == shared_value].assign(
+                op_id=lambda f: names[f["code"].to_numpy()]
+            )
+            sample.append(
+                {
+                    "value": native(shared_value),
+                    "keys": len(holders),
+                    "ops": examples(holders, ["op_id", "start_ns", "end_ns", "endpoint"]),
+                }
+            )
     out = {"duplicate_value": anomaly(len(shared), "violation", sample)}
 
     if server_ops is None:
@@ -441,11 +481,12 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
         return out
     # Keys applied once: compare with their one value_after. Keys applied more than once: the
     # response must match one of their applications.
-    code = rows["code"].to_numpy()
     apps = keys["applications"].to_numpy()[code]
     first_after = keys["value_after"].to_numpy(dtype=np.int64, na_value=0)[code]
-    bad = (apps == 1) & (rows["value"].to_numpy() != first_after)
+    bad = (apps == 1) & (value != first_after)
+    del first_after
     several = np.flatnonzero(apps > 1)
+    del apps
     if len(several):
         ledger = pd.DataFrame(
             {
@@ -453,12 +494,14 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
                 "value_after": server_ops["value_after"].to_numpy(dtype=np.int64),
             }
         )
-        candidates = rows.iloc[several].assign(row=several).merge(ledger, on="code")
+        candidates = pd.DataFrame({"code": code[several], "value": value[several], "row": several}).merge(
+            ledger, on="code"
+        )
         matched = (candidates["value"] == candidates["value_after"]).groupby(candidates["row"]).any()
         bad[matched.index[~matched.to_numpy()].to_numpy()] = True
     # ``.array[...]`` keeps the nullable Int64: ``to_numpy()`` of a column with <NA> is float64, which
     # rounds epoch nanoseconds (and turns values into floats).
-    mismatched = rows.loc[bad].assign(
+    mismatched = rows(np.flatnonzero(bad)).assign(
         op_id=lambda f: names[f["code"].to_numpy()],
         value_after=lambda f: keys["value_after"].array[f["code"].to_numpy()],
         applied_ns=lambda f: keys["applied_ns"].array[f["code"].to_numpy()],
@@ -470,9 +513,10 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
     return out
 
 
-def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]:
+def _reads(ops: pd.DataFrame, keys: pd.DataFrame, outcome: np.ndarray, reads: str) -> dict[str, dict]:
     """Stale, impossible and non-monotonic reads among the ok reads that carry a value."""
-    rd = ops.loc[ops["kind"].isin(("read", "final")) & (ops["outcome"] == OK) & ops["value"].notna()]
+    is_read = ops["kind"].isin(("read", "final")) & (ops["outcome"] == OK) & ops["value"].notna()
+    rd = ops.loc[is_read, _READ_COLUMNS]  # not ``op_id``: taking from it concatenates the whole column
     rd = rd.sort_values(["end_ns", "start_ns"], kind="stable")
     frame = pd.DataFrame(
         {
@@ -489,12 +533,11 @@ def _reads(ops: pd.DataFrame, keys: pd.DataFrame, reads: str) -> dict[str, dict]
     severity = "violation" if reads == "strong" else "warning"
 
     # Bounds of each read: two binary searches over the keys' sorted end and start times.
-    outcome = keys["outcome"].to_numpy()
-    is_ok = outcome == OK
+    is_ok = outcome == _OK
     by_ok_end = np.argsort(keys["ok_end_ns"].to_numpy()[is_ok], kind="stable")
     ok_ends = keys["ok_end_ns"].to_numpy()[is_ok][by_ok_end]
     ok_ids = _Taken(keys["op_id"].array, np.flatnonzero(is_ok)[by_ok_end])
-    nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[(outcome == OK) | (outcome == INFO)])
+    nonfail_starts = np.sort(keys["nonfail_start_ns"].to_numpy()[(outcome == _OK) | (outcome == _INFO)])
     frame["lower"] = np.searchsorted(ok_ends, start, side="left")  # ok keys that ended before r started
     frame["upper"] = np.searchsorted(nonfail_starts, end, side="right")  # non-fail keys started by r's end
     # A final read's bounds are L and U: it is judged by the ``bounds`` class, not counted twice here.
