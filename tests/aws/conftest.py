@@ -83,3 +83,14 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_sampler_outlives_its_test() -> Iterator[None]:
+    """A timeline sampler left running after a test would call AWS for real once moto's mock is gone
+    (the network rule: loopback only). Every test must stop what it started."""
+    yield
+    import threading
+
+    alive = [t.name for t in threading.enumerate() if t.name == "aws-timeline" and t.is_alive()]
+    assert not alive, f"a test left {len(alive)} AWS timeline sampler(s) running: stop them in the test"

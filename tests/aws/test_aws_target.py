@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,24 @@ def outputs(session: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def target(shared_session: Any) -> Callable[..., AwsTarget]:
-    """Targets on the test's moto account, sharing one boto3 session (its models parsed once)."""
+def target(aws: None, shared_session: Any) -> Iterator[Callable[..., AwsTarget]]:
+    """Targets on the test's moto account, sharing one boto3 session (its models parsed once).
+
+    Every target made is stopped before the moto mock ends: a started target samples the stack on a
+    thread, and one left running after the mock would send its calls to the real AWS endpoints.
+    """
+    made: list[AwsTarget] = []
 
     def make(stack: str = STACK, **kwargs: Any) -> AwsTarget:
         kwargs.setdefault("session", shared_session)
         kwargs.setdefault("xray_settle_s", 0)
-        return AwsTarget(stack, region=REGION, **kwargs)
+        made.append(AwsTarget(stack, region=REGION, **kwargs))
+        return made[-1]
 
-    return make
+    yield make
+    for each in made:
+        each.run_dir = None  # nothing more to fetch: only the sampling thread is stopped here
+        each.stop()
 
 
 def test_the_stack_outputs_give_endpoints_and_resources(

@@ -78,3 +78,14 @@ def counter_stack(stack: Stack) -> Stack:
 def backend(counter_stack: Stack) -> AwsBackend:
     """A backend for the counter stack, seeded."""
     return AwsBackend(counter_stack.session, group_name=GROUP, function_name=FUNCTION, seed=7)
+
+
+@pytest.fixture(autouse=True)
+def no_sampler_outlives_its_test() -> Iterator[None]:
+    """A timeline sampler left running after a test would call AWS for real once moto's mock is gone
+    (the network rule: loopback only). Every test must stop what it started."""
+    yield
+    import threading
+
+    alive = [t.name for t in threading.enumerate() if t.name == "aws-timeline" and t.is_alive()]
+    assert not alive, f"a test left {len(alive)} AWS timeline sampler(s) running: stop them in the test"
