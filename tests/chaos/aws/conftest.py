@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 # The stack helper sits next to this file; make it importable however pytest was started.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -89,3 +91,18 @@ def no_sampler_outlives_its_test() -> Iterator[None]:
 
     alive = [t.name for t in threading.enumerate() if t.name == "aws-timeline" and t.is_alive()]
     assert not alive, f"a test left {len(alive)} AWS timeline sampler(s) running: stop them in the test"
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's server on a free loopback port, and AWS_ENDPOINT_URL pointing at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    try:
+        yield url
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
+        server.stop()

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import Iterator
 
 import boto3
-import pytest
 from aws_stack import FUNCTION, GROUP, REGION, Stack
-from moto.server import ThreadedMotoServer
 
 from chaos.backends import backend_for
 from chaos.backends.aws import AwsBackend
-
-
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's server on a free loopback port, and AWS_ENDPOINT_URL pointing at it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
-        yield url
-    finally:
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
-        server.stop()
 
 
 def test_the_endpoint_from_the_environment_is_used(endpoint: str) -> None:

@@ -10,14 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from aws_stack import FUNCTION, REGION, Stack
-from moto.server import ThreadedMotoServer
 
 RUNNER = """
 import sys, time
@@ -36,20 +33,6 @@ backend = AwsBackend(region="us-east-1", function_name="counter")
 FaultScheduler(scenario.faults, backend, journal).start(time.time_ns())
 time.sleep(110)  # killed long before
 """
-
-
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
-        yield url
-    finally:
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
-        server.stop()
 
 
 @pytest.mark.slow
