@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from history import MS, inc, inject, load, ns, op, read, write_run
+from history import MS, definition_rank, inc, inject, load, ns, op, read, write_run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +21,7 @@ KEYS = {"p50_ms": 50, "p90_ms": 90, "p95_ms": 95, "p99_ms": 99, "p999_ms": 99.9}
 
 
 def nearest_rank(values, q):
-    return round(float(np.percentile(np.asarray(values, dtype=float), q, method="inverted_cdf")), 3)
+    return round(float(definition_rank(values, round(q * 10))), 3)
 
 
 def java_backfill(values_ns, interval_ns):
@@ -190,7 +190,15 @@ def test_union_percentiles_with_backfill_equal_the_materialised_samples(parts, i
         return
     assert maximum == max(values)
     for name, permille in LATENCY_PERCENTILES.items():
-        assert got[name] == np.percentile(samples, permille / 10, method="inverted_cdf"), name
+        assert got[name] == definition_rank(samples, permille), name
+
+
+def test_p999_at_an_exact_rank_is_that_sample_not_the_next():
+    # 68,000 samples: 0.999 n = 67,932 exactly, so p99.9 is the 67,932nd sample (found by hypothesis,
+    # where numpy's float q chose the 67,933rd)
+    values = np.arange(68_000, dtype=np.int64)
+    assert union_percentiles([values], {"p999": 999})[1]["p999"] == 67_931
+    assert union_percentiles([values[::2], values[1::2]], {"p999": 999})[1]["p999"] == 67_931
 
 
 def test_union_percentiles_of_many_parts():
@@ -200,4 +208,4 @@ def test_union_percentiles_of_many_parts():
     n, got, maximum = union_percentiles(parts, LATENCY_PERCENTILES)
     assert n == len(values) and maximum == values.max()
     for name, permille in LATENCY_PERCENTILES.items():
-        assert got[name] == np.percentile(values, permille / 10, method="inverted_cdf")
+        assert got[name] == definition_rank(values, permille)
