@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ import pandas as pd
 from analysis.checks import check
 from analysis.evidence import RATE_DIGITS, native
 from analysis.percentiles import grouped_percentiles, percentiles
-from analysis.phases import LOAD_KINDS, fault_windows, iso, phases_from_journal
+from analysis.phases import LOAD_KINDS, LoadArrays, fault_windows, iso, load_arrays, phases_from_journal
 from analysis.rundir import Run, read_scaling
 
 BUCKET_NS = 1_000_000_000
@@ -73,8 +74,13 @@ CHECK_ORDER = (
 # -- the analysis -------------------------------------------------------------------------------------
 
 
-def scaling_analysis(run: Run) -> dict:
-    """The ``scaling`` section of the summary for ``run`` (JSON-ready; see the module doc)."""
+def scaling_analysis(run: Run, *, arrays: LoadArrays | None = None) -> dict:
+    """The ``scaling`` section of the summary for ``run`` (JSON-ready; see the module doc).
+
+    ``arrays`` (``analysis.phases.load_arrays(run.ops)``) saves converting the rows once more. The
+    ledger's string columns (``served_by``, ``error``) are looked at only for the few rows a figure
+    needs (a replacement's, a new environment's, a throttle's), never for every request."""
+    arrays = arrays if arrays is not None else load_arrays(run.ops)
     lo, hi = int(run.meta["load_started_ns"]), int(run.meta["load_ended_ns"])
     activities = read_scaling(run.path)
     limits = run.slo.get("scaling") or {}
@@ -85,13 +91,10 @@ def scaling_analysis(run: Run) -> dict:
     if activities is None:
         notes.append("no scaling.parquet: the target recorded no scaling activities")
         activities = _no_activities()
-    rows = _load_rows(run.ops)
-    fleet = rows.loc[rows["endpoint"] == "fleet"]
-    omitted = _omitted(run.ops)
+    rows = _load_positions(run.ops)
+    fleet = _Requests.of(arrays, rows, "fleet")
     steps = [
-        _step_record(
-            step, lo, activities, fleet, omitted.loc[omitted["endpoint"] == "fleet"], target, window_s
-        )
+        _step_record(step, lo, activities, fleet, target, window_s)
         for step in load_steps(run.scenario.get("load") or {}, lo, hi)
     ]
     if target is None and steps:
@@ -103,14 +106,14 @@ def scaling_analysis(run: Run) -> dict:
             "p95_target_ms": target,
             "stability_window_s": window_s,
             "steps": steps,
-            "replacements": _replacements(run.faults, activities, fleet, lo),
+            "replacements": _replacements(run.faults, activities, run.ops, fleet, lo),
             "scale_outs": _count(activities, "fleet", "scale-out", lo, hi),
             "scale_ins": _count(activities, "fleet", "scale-in", lo, hi),
             "peak_desired": _peak(timeline, "fleet_desired"),
             "peak_in_service": _peak(timeline, "fleet_in_service"),
             "activities": _fleet_activities(activities, lo, hi),
         },
-        "lambda": _lambda_section(run, rows, activities, timeline, lo, hi),
+        "lambda": _lambda_section(run, _Requests.of(arrays, rows, "lambda"), activities, timeline, lo, hi),
         "notes": notes,
     }
     return native(section, RATE_DIGITS)
@@ -164,8 +167,7 @@ def _step_record(
     step: dict,
     lo: int,
     activities: pd.DataFrame,
-    fleet: pd.DataFrame,
-    omitted: pd.DataFrame,
+    fleet: _Requests,
     target: float | None,
     window_s: float,
 ) -> dict:
@@ -187,7 +189,7 @@ def _step_record(
         "scale_outs": len(outs),
         "capacity_before": None,
         "capacity_after": None,
-        "p95_before_ms": _p95(fleet, omitted, max(lo, at - 5 * BUCKET_NS), at),
+        "p95_before_ms": _p95(fleet, max(lo, at - 5 * BUCKET_NS), at),
         "p95_worst_ms": None,
         "omitted": None,
         "p95_after_ms": None,
@@ -213,7 +215,7 @@ def _step_record(
     if target is None:
         why["p95_recovered_s"] = "no p95 target: slo.scaling.p95_ms or slo.baseline.p95_ms"
     else:
-        record.update(_recovery(fleet, omitted, at, until, float(target), window_s, lo))
+        record.update(_recovery(fleet, at, until, float(target), window_s, lo))
         if record["p95_recovered_s"] is None:
             why["p95_recovered_s"] = (
                 f"the fleet's p95 never stayed at or under {target:g} ms for {window_s:g} s before the "
@@ -223,8 +225,7 @@ def _step_record(
 
 
 def _recovery(
-    fleet: pd.DataFrame,
-    omitted: pd.DataFrame,
+    fleet: _Requests,
     at: int,
     until: int,
     target: float,
@@ -243,12 +244,12 @@ def _recovery(
     }
     if n == 0:
         return out
-    time = fleet["time_ns"].to_numpy()
+    time = fleet.time
     k = (time - at) // BUCKET_NS
     inside = (time >= at) & (k < n)
-    latency = fleet["latency_ms"].to_numpy()[inside]
+    latency = fleet.latency_ms[inside]
     k_in = k[inside].astype(np.int64)
-    o_time = omitted["time_ns"].to_numpy()
+    o_time = fleet.omitted
     o_k = (o_time - at) // BUCKET_NS
     o_in = (o_time >= at) & (o_k < n)
     # an omitted operation is a request that would have been over any target
@@ -282,7 +283,9 @@ def _recovery(
 # -- replacements --------------------------------------------------------------------------------------
 
 
-def _replacements(faults: pd.DataFrame, activities: pd.DataFrame, fleet: pd.DataFrame, lo: int) -> list[dict]:
+def _replacements(
+    faults: pd.DataFrame, activities: pd.DataFrame, ops: pd.DataFrame, fleet: _Requests, lo: int
+) -> list[dict]:
     out: list[dict] = []
     for window in fault_windows(faults):
         if window.action not in KILL_ACTIONS or not window.effective:
@@ -328,11 +331,10 @@ def _replacements(faults: pd.DataFrame, activities: pd.DataFrame, fleet: pd.Data
                 record["in_service_s"] = (int(launch["end_ns"]) - window.inject_ns) / 1e9
             else:
                 record["note"] = f"its replacement {replacement} ended {launch['status']}, never in service"
-            served = fleet.loc[
-                (fleet["served_by"] == replacement) & (fleet["status"] >= 200) & (fleet["status"] < 300)
-            ]
-            if not served.empty:
-                record["first_2xx_s"] = (int(served["end_ns"].min()) - window.inject_ns) / 1e9
+            served = _isin(ops["served_by"], fleet.rows, {replacement}) & (fleet.status >= 200)
+            served &= fleet.status < 300
+            if served.any():
+                record["first_2xx_s"] = (int(fleet.end[served].min()) - window.inject_ns) / 1e9
             elif record["note"] is None:
                 record["note"] = f"no 2xx served by its replacement {replacement} during the load"
             out.append(record)
@@ -343,15 +345,20 @@ def _replacements(faults: pd.DataFrame, activities: pd.DataFrame, fleet: pd.Data
 
 
 def _lambda_section(
-    run: Run, rows: pd.DataFrame, activities: pd.DataFrame, timeline: pd.DataFrame | None, lo: int, hi: int
+    run: Run, lam: _Requests, activities: pd.DataFrame, timeline: pd.DataFrame | None, lo: int, hi: int
 ) -> dict:
-    lam = rows.loc[rows["endpoint"] == "lambda"]
     starts = activities.loc[(activities["resource"] == "lambda") & (activities["kind"] == "cold-start")]
     reclaims = activities.loc[(activities["resource"] == "lambda") & (activities["kind"] == "reclaim")]
     new_envs = set(starts["subject"].dropna().astype(str))
-    served = lam.loc[lam["served_by"].notna()]
-    firsts = served.sort_values("start_ns", kind="stable").drop_duplicates("served_by")
-    cold = firsts.loc[firsts["served_by"].astype(str).isin(new_envs)]
+    # The first request (by start, the earlier row on a tie) each new environment served.
+    met = np.flatnonzero(_isin(run.ops["served_by"], lam.rows, new_envs))
+    met = met[np.lexsort((met, lam.start[met]))]
+    cold = met[~pd.Series(_labels(run.ops["served_by"], lam.rows[met]), dtype=object).duplicated().to_numpy()]
+    cold_start, cold_ms = lam.start[cold], lam.latency_ms[cold]
+    throttled = lam.status == 429
+    # Throttles by the scaling rate: the error text of the 429s only.
+    burst = np.zeros(len(lam.rows), dtype=bool)
+    burst[throttled] = _contains(run.ops["error"], lam.rows[throttled], BURST_REASON)
     periods = [
         (p.name, p.kind, p.start_ns, p.end_ns) for p in phases_from_journal(fault_windows(run.faults), lo, hi)
     ]
@@ -360,24 +367,23 @@ def _lambda_section(
     ]
 
     def stats(name: str, kind: str, start: int, end: int) -> dict:
-        part = lam.loc[(lam["start_ns"] >= start) & (lam["start_ns"] < end)]
-        throttled = part["status"] == 429
-        errors = part["error"].astype("string").fillna("")
+        part = (lam.start >= start) & (lam.start < end)
+        throttles = int((throttled & part).sum())
         begun = starts.loc[(starts["start_ns"] >= start) & (starts["start_ns"] < end)]
         done = begun.loc[(begun["status"] == "successful") & begun["end_ns"].notna()]
         init_ms = (done["end_ns"].astype("int64") - done["start_ns"]).to_numpy() / 1e6
-        met = cold.loc[(cold["start_ns"] >= start) & (cold["start_ns"] < end), "latency_ms"].to_numpy()
+        met = cold_ms[(cold_start >= start) & (cold_start < end)]
         window = _in_window(timeline, start, end)
-        requests = len(part)
+        requests = int(part.sum())
         return {
             "name": name,
             "kind": kind,
             "start_s": (start - lo) / 1e9,
             "end_s": (end - lo) / 1e9,
             "requests": requests,
-            "throttles": int(throttled.sum()),
-            "burst_throttles": int((throttled & errors.str.contains(BURST_REASON, regex=False)).sum()),
-            "throttle_rate": int(throttled.sum()) / requests if requests else None,
+            "throttles": throttles,
+            "burst_throttles": int((burst & part).sum()),
+            "throttle_rate": throttles / requests if requests else None,
             "cold_starts": len(begun),
             "init_ms": _figures(init_ms),
             "cold_requests": len(met),
@@ -503,34 +509,81 @@ def _worst(
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _load_rows(ops: pd.DataFrame) -> pd.DataFrame:
-    """The load's requests with ``time_ns`` (when due, else sent) and raw ``latency_ms``."""
-    mask = ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool)
-    return _select(ops, mask, ["start_ns", "end_ns", "endpoint", "status", "served_by", "error"])
+@dataclass(frozen=True)
+class _Requests:
+    """One endpoint's load requests as arrays in ledger order, and its omitted operations' due times."""
+
+    rows: np.ndarray
+    """Each request's row in ``ops`` (to look up a string column for the few rows that need it)."""
+    start: np.ndarray
+    end: np.ndarray
+    status: np.ndarray
+    time: np.ndarray
+    """When each request was due (``intended_ns``), else when it was sent: what buckets go by."""
+    omitted: np.ndarray
+    """When each omitted operation was due."""
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        """Raw latency: ``end_ns - start_ns`` in milliseconds."""
+        return (self.end - self.start) / 1e6
+
+    @classmethod
+    def of(cls, arrays: LoadArrays, rows: np.ndarray, endpoint: str) -> _Requests:
+        """``endpoint``'s requests from the load's arrays; ``rows`` are the load's rows in ``ops``."""
+        code = arrays.endpoints.index(endpoint) if endpoint in arrays.endpoints else -2
+        mine = arrays.endpoint == code
+        start = arrays.start[mine]
+        intended = arrays.intended[mine]
+        return cls(
+            rows=rows[mine],
+            start=start,
+            end=arrays.end[mine],
+            status=arrays.status[mine],
+            time=np.where(intended >= 0, intended, start),
+            omitted=arrays.omitted_due[arrays.omitted_endpoint == code],
+        )
 
 
-def _omitted(ops: pd.DataFrame) -> pd.DataFrame:
-    """The operations the open model scheduled but never sent, with ``time_ns`` (when due)."""
-    return _select(ops, (ops["kind"] == "omitted").to_numpy(dtype=bool), ["start_ns", "end_ns", "endpoint"])
+def _load_positions(ops: pd.DataFrame) -> np.ndarray:
+    """The rows of ``ops`` that ``load_arrays`` keeps as the load's requests, in the same order."""
+    return np.flatnonzero(ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool))
 
 
-def _select(ops: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the rows in ``mask`` (one take), plus ``time_ns`` and ``latency_ms``."""
-    scheduled = "intended_ns" in ops.columns
-    rows = ops.loc[mask, [*columns, "intended_ns"] if scheduled else columns]
-    start = rows["start_ns"].to_numpy(dtype=np.int64)
-    time = start
-    if scheduled:
-        intended = rows["intended_ns"]
-        time = np.where(intended.isna().to_numpy(), start, intended.to_numpy(dtype=np.int64, na_value=0))
-    return rows.assign(time_ns=time, latency_ms=(rows["end_ns"].to_numpy(dtype=np.int64) - start) / 1e6)
+def _labels(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``column``'s values at ``rows`` as an object array of str (None for null)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in column.cat.categories] + [None], dtype=object)
+        return names[column.cat.codes.to_numpy()[rows]]  # code -1 (null) -> None
+    values = column.iloc[rows]
+    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
 
 
-def _p95(fleet: pd.DataFrame, omitted: pd.DataFrame, start: int, end: int) -> float | None:
-    time = fleet["time_ns"].to_numpy()
-    values = fleet["latency_ms"].to_numpy()[(time >= start) & (time < end)]
-    o_time = omitted["time_ns"].to_numpy()
-    values = np.concatenate([values, np.full(int(((o_time >= start) & (o_time < end)).sum()), np.inf)])
+def _isin(column: pd.Series, rows: np.ndarray, names: set[str]) -> np.ndarray:
+    """Whether ``column``'s value at each of ``rows`` is one of ``names`` (by its text)."""
+    if not names or not len(rows):
+        return np.zeros(len(rows), dtype=bool)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        wanted = np.array([str(c) in names for c in column.cat.categories] + [False])
+        return wanted[column.cat.codes.to_numpy()[rows]]
+    return column.iloc[rows].astype("string").isin(names).fillna(False).to_numpy(dtype=bool)
+
+
+def _contains(column: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:
+    """Whether ``column``'s value at each of ``rows`` contains ``text`` (False for null)."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        wanted = np.array([text in str(c) for c in column.cat.categories] + [False])
+        return wanted[column.cat.codes.to_numpy()[rows]]
+    values = column.iloc[rows].astype("string").fillna("")
+    return values.str.contains(text, regex=False).to_numpy(dtype=bool)
+
+
+def _p95(fleet: _Requests, start: int, end: int) -> float | None:
+    values = fleet.latency_ms[(fleet.time >= start) & (fleet.time < end)]
+    omitted = int(((fleet.omitted >= start) & (fleet.omitted < end)).sum())
+    values = np.concatenate([values, np.full(omitted, np.inf)])
     return percentiles(values, {"p95": P95_PERMILLE})["p95"] if len(values) else None
 
 

@@ -60,9 +60,17 @@ def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
     """Compose consistency, phases and checks into the summary record (see docs/run-format.md).
 
     ``arrays`` (``analysis.phases.load_arrays(run.ops)``) saves converting the rows once more."""
+    return _summarize(run, arrays)[0]
+
+
+def _summarize(run: Run, arrays: LoadArrays | None) -> tuple[dict, LoadArrays]:
+    """The summary, and the load's arrays it was computed from (for the per-second series)."""
     meta = run.meta
     lo, hi = meta["load_started_ns"], meta["load_ended_ns"]
     consistency = check_counter(run.ops, run.server_ops, run.reads)
+    # The arrays only now: the consistency check's key table sets the peak of memory of a large
+    # run, and these would be held on top of it.
+    arrays = arrays if arrays is not None else load_arrays(run.ops)
     windows = fault_windows(run.faults)
     phases, overall, latency, latency_notes = _latency(run, phases_from_journal(windows, lo, hi), arrays)
     aborted_faults = sum(not w.effective for w in windows)
@@ -90,7 +98,7 @@ def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
         budget=budget,
         comparison=comparison,
     )
-    scaling = scaling_analysis(run)
+    scaling = scaling_analysis(run, arrays=arrays)
     checks += scaling_checks(scaling, run.slo)
     failed = [c["name"] for c in checks if not c["passed"]]
     summary = {
@@ -126,7 +134,7 @@ def summarize(run: Run, *, arrays: LoadArrays | None = None) -> dict:
         "xray": _xray(run, phases_from_journal(windows, lo, hi)),
         "notes": [*run.notes, *latency_notes],
     }
-    return native(summary, RATE_DIGITS)
+    return native(summary, RATE_DIGITS), arrays
 
 
 def _latency(
@@ -212,8 +220,7 @@ def analyze(run_dir: str | Path) -> Analysis:
     ledger = Path(run_dir) / rf.OPS
     with keep_freed_memory(ledger.exists() and ledger.stat().st_size >= LARGE_LEDGER_BYTES):
         run = load_run(run_dir, lean=True)  # without trace ids unless there are X-Ray segments to join
-        arrays = load_arrays(run.ops)  # the load's rows as arrays, once for the summary and the series
-        summary = summarize(run, arrays=arrays)
+        summary, arrays = _summarize(run, None)  # the load's rows as arrays, once for both
         write_atomic(Path(run_dir) / rf.SUMMARY, dumps(summary))
         series = per_second(run.ops, run.meta["load_started_ns"], run.meta["load_ended_ns"], arrays=arrays)
     return Analysis(run=run, summary=summary, series=series)
