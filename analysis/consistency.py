@@ -250,8 +250,7 @@ def _first_per_code(n: int, codes: np.ndarray, times: np.ndarray) -> tuple[np.nd
     """
     earliest = _extreme_per_code(n, codes, times, np.minimum, _NEVER)
     rows = np.flatnonzero(times == earliest[codes])
-    first = np.full(n, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes[rows], rows)
+    first = _extreme_per_code(n, codes[rows], rows, np.minimum, len(codes))
     first[first == len(codes)] = -1
     return earliest, first
 
@@ -294,6 +293,20 @@ def _duplicated_pairs(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np
     return pd.Series(key, copy=False).duplicated().to_numpy()
 
 
+def _keys_per_shared_value(values: np.ndarray, codes: np.ndarray, n_codes: int) -> pd.Series:
+    """How many distinct keys returned each value that two or more keys returned, by value.
+
+    A value returned by one response has one key, and in a history without anomalies nearly every
+    value is returned once: only the values returned more than once are paired with their keys."""
+    if len(values) and int(values.max()) - int(values.min()) < 4 * len(values) + 1024:
+        offset = values - int(values.min())
+        again = np.bincount(offset)[offset] > 1
+        del offset
+        values, codes = values[again], codes[again]
+    keys_per_value = _counts_by_value(values[~_duplicated_pairs(values, codes, n_codes)])
+    return keys_per_value.loc[keys_per_value > 1]
+
+
 def _counts_by_value(values: np.ndarray) -> pd.Series:
     """Rows per distinct value, by value (``groupby(value).size()``): a ``bincount`` over a dense range."""
     if len(values) and int(values.max()) - int(values.min()) < 4 * len(values) + 1024:
@@ -324,8 +337,19 @@ def _per_code(n: int, codes: np.ndarray, values: np.ndarray, fill: Any) -> np.nd
 def _extreme_per_code(
     n: int, codes: np.ndarray, values: np.ndarray, ufunc: np.ufunc, fill: int
 ) -> np.ndarray:
+    """``ufunc`` (minimum or maximum) of ``values`` per code, ``fill`` for a code without rows.
+
+    ``ufunc.at`` costs tens of nanoseconds per row; a code with one row (a key tried once: nearly
+    every key) is written by a plain scatter instead, and only the codes with several rows (retried
+    keys) go through ``ufunc.at``."""
     out = np.full(n, fill, dtype=np.int64)
-    ufunc.at(out, codes, values)
+    several = np.bincount(codes, minlength=n)[codes] > 1
+    if not several.any():
+        out[codes] = values
+        return out
+    once = ~several
+    out[codes[once]] = values[once]
+    ufunc.at(out, codes[several], values[several])
     return out
 
 
@@ -456,8 +480,7 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
 
     # Distinct (value, key) pairs per value: which response of a pair is kept does not change the
     # counts, so they are taken in row order; the examples' values are then ordered by time.
-    keys_per_value = _counts_by_value(value[~_duplicated_pairs(value, code, len(keys))])
-    shared = keys_per_value.loc[keys_per_value > 1]
+    shared = _keys_per_shared_value(value, code, len(keys))
     sample = []
     if len(shared):
         picked = rows(np.flatnonzero(np.isin(value, shared.index[:EXAMPLES].to_numpy())))
