@@ -63,7 +63,9 @@ def sort_by_group(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tupl
         group_bits = max(1, int(n_groups - 1).bit_length())
         value_bits = max(1, span.bit_length())
         if group_bits + value_bits <= 62:
-            key = (groups << value_bits) | (values.astype(np.int64) - low)
+            key = values.astype(np.int64, copy=True)  # built in place: one whole-length temporary
+            key -= low
+            key |= groups << value_bits
             key.sort()
             key &= (1 << value_bits) - 1
             key += low

@@ -340,27 +340,47 @@ class _AtomTable:
         self.bounds = np.unique(np.array([b for p in phases for b in (p.start_ns, p.end_ns)], dtype=np.int64))
         n_seg = max(len(self.bounds) - 1, 0)
         self.n_atoms = n = n_seg * e
+        # Whole-length temporaries are made in place and dropped early, and no row mask is applied when
+        # every row is inside (the usual case: the phases cover the load): this sets the peak of memory.
         seg = _segment(a.start, self.bounds)
         inside = seg >= 0
-        atom = seg[inside] * e + a.endpoint[inside]
-        self.raw, self.raw_offsets = sort_by_group(atom, a.latency[inside], n)
-        self.outcomes = np.bincount(atom * 3 + a.outcome[inside], minlength=3 * n).reshape(n, 3)
-        status = a.status[inside]
-        self.status_values = np.unique(status)
-        k = len(self.status_values)
-        codes = np.searchsorted(self.status_values, status)
-        self.statuses = np.bincount(atom * k + codes, minlength=k * n).reshape(n, k)
+        every = bool(inside.all())
+        atom = seg if every else seg[inside]
+        del seg
+        atom *= e
+        atom += a.endpoint if every else a.endpoint[inside]
+        latency = a.end - a.start if every else a.end[inside] - a.start[inside]
+        self.raw, self.raw_offsets = sort_by_group(atom, latency, n)
+        del latency
+        self.outcomes = _counts_2d(atom, a.outcome if every else a.outcome[inside], n, 0, 3)
+        status = a.status if every else a.status[inside]
+        low, high = (int(status.min()), int(status.max())) if len(status) else (0, 0)
+        if high - low < 4096:  # HTTP statuses: one bincount over (atom, status), no sort of the rows
+            counts = _counts_2d(atom, status, n, low, high - low + 1)
+            present = np.flatnonzero(counts.sum(axis=0))
+            self.status_values, self.statuses = present + low, counts[:, present]
+        else:
+            self.status_values = np.unique(status)
+            k = len(self.status_values)
+            self.statuses = _counts_2d(atom, np.searchsorted(self.status_values, status), n, 0, k)
+        del status
         o_seg = _segment(a.omitted_due, self.bounds)
         o_in = o_seg >= 0
         self.omitted = np.bincount(o_seg[o_in] * e + a.omitted_endpoint[o_in], minlength=n)
 
         self.method = None
         self.interval_ns = None
-        if (a.intended >= 0).any():
+        due = a.intended >= 0
+        if due.any():
             self.method = "intended_ns"
-            has = inside & (a.intended >= 0)
-            atom_c = seg[has] * e + a.endpoint[has]
-            self.corrected, self.corrected_offsets = sort_by_group(atom_c, a.end[has] - a.intended[has], n)
+            if every and due.all():
+                late = a.end - a.intended
+            else:
+                has = due & inside
+                atom = atom[has if every else has[inside]]
+                late = a.end[has] - a.intended[has]
+            self.corrected, self.corrected_offsets = sort_by_group(atom, late, n)
+            del late
         elif pacing_s:
             self.method = "backfill"
             self.interval_ns = max(1, round(pacing_s * 1e9))
@@ -437,34 +457,56 @@ class _ScheduleTable:
         n_seg = max(len(bounds) - 1, 0)
         n = n_seg * e
         has = a.intended >= 0
-        due = a.intended[has]
+        every = bool(has.all())  # then no row mask is applied (whole-length copies set the peak)
+
+        def scheduled(values: np.ndarray) -> np.ndarray:
+            return values if every else values[has]
+
+        due = scheduled(a.intended)
         seg = _segment(due, bounds)
         inside = seg >= 0
-        atom = seg[inside] * e + a.endpoint[has][inside]
-        lag = np.maximum(a.start[has][inside] - due[inside], 0)
+        all_inside = bool(inside.all())
+        atom = seg if all_inside else seg[inside]
+        del seg
+        atom *= e
+        atom += scheduled(a.endpoint) if all_inside else scheduled(a.endpoint)[inside]
+        lag = scheduled(a.start) - due
+        if not all_inside:
+            lag = lag[inside]
+        np.maximum(lag, 0, out=lag)
         o_seg = _segment(a.omitted_due, bounds)
         o_in = o_seg >= 0
         o_atom = o_seg[o_in] * e + a.omitted_endpoint[o_in]
         self.due = np.bincount(atom, minlength=n) + np.bincount(o_atom, minlength=n)
-        self.lag_ns = np.bincount(atom, weights=lag.astype(np.float64), minlength=n)
+        self.lag_ns = np.bincount(atom, weights=lag, minlength=n)
+        del lag
 
-        first = a.first[has]
+        first = scheduled(a.first)
         if pacing_s:
-            scheduled = np.bincount(atom[first[inside]], minlength=n) + np.bincount(o_atom, minlength=n)
-            self.interval_ns = scheduled * float(round(pacing_s * 1e9))
+            firsts_atom = atom[first if all_inside else first[inside]]
+            scheduled_n = np.bincount(firsts_atom, minlength=n) + np.bincount(o_atom, minlength=n)
+            self.interval_ns = scheduled_n * float(round(pacing_s * 1e9))
             return
+        del atom
         # per schedule (worker x endpoint): segment k's share is its last due time minus the last due
         # time before it (or its first, when the schedule had none before)
         times = np.concatenate([due[first], a.omitted_due])
-        workers = np.maximum(np.concatenate([a.worker[has][first], a.omitted_worker]), 0)
-        endpoints = np.concatenate([a.endpoint[has][first], a.omitted_endpoint])
-        n_workers = int(workers.max()) + 1 if len(workers) else 1
-        stream = workers * e + endpoints
+        del due
+        stream = np.concatenate([scheduled(a.worker)[first], a.omitted_worker])
+        np.maximum(stream, 0, out=stream)
+        n_workers = int(stream.max()) + 1 if len(stream) else 1
+        stream *= e
+        stream += np.concatenate([scheduled(a.endpoint)[first], a.omitted_endpoint])
         n_streams = n_workers * e
-        shifted = np.searchsorted(bounds, times, side="right")  # 0: before the first bound
+        # the segment, shifted by one (0: before the first bound), then the schedule
+        key = np.searchsorted(bounds, times, side="right").astype(np.int64, copy=False)
+        key *= n_streams
+        key += stream
+        del stream
         width = n_seg + 2
         never = np.iinfo(np.int64).min
-        last, firsts = _group_extremes(shifted * n_streams + stream, times, width * n_streams, never)
+        last, firsts = _group_extremes(key, times, width * n_streams, never)
+        del key, times
         last = last.reshape(width, n_streams)
         firsts = firsts.reshape(width, n_streams)
         before = np.maximum.accumulate(last, axis=0)  # latest due time up to and including each segment
@@ -593,6 +635,15 @@ def _ms1(value: int | None) -> float | None:
     return None if value is None else native(value / 1e6)
 
 
+def _counts_2d(rows: np.ndarray, columns: np.ndarray, n_rows: int, low: int, width: int) -> np.ndarray:
+    """An (n_rows, width) table counting the pairs (rows[i], columns[i] - low): one bincount."""
+    key = rows * width
+    key += columns
+    if low:
+        key -= low
+    return np.bincount(key, minlength=n_rows * width).reshape(n_rows, width)
+
+
 def _group_extremes(
     groups: np.ndarray, values: np.ndarray, n: int, empty: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -619,8 +670,10 @@ def _segment(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Index of the segment [bounds[k], bounds[k+1]) holding each time; -1 outside every segment."""
     if len(bounds) < 2:
         return np.full(len(times), -1, dtype=np.int64)
-    k = np.searchsorted(bounds, times, side="right") - 1
-    return np.where((k >= 0) & (k < len(bounds) - 1), k, -1).astype(np.int64)
+    k = np.searchsorted(bounds, times, side="right").astype(np.int64, copy=False)
+    k -= 1  # in place: at ten million rows every temporary array is 80 MB more to fault in
+    k[k >= len(bounds) - 1] = -1
+    return k
 
 
 def _observed(column: pd.Series) -> list[str]:
