@@ -91,45 +91,54 @@ def load_buckets(ops: pd.DataFrame, load_started_ns: int, load_ended_ns: int) ->
     width = bucket_width((load_ended_ns - load_started_ns) / 1e9)
     n = bucket_count(load_started_ns, load_ended_ns, width)
     span = width * 1_000_000_000
+    # Whole-length temporaries are few and dropped early: at ten million rows each is 80 MB, and the
+    # report is drawn in the process that holds the analysis.
     kind = ops["kind"]
-    load = kind.isin(LOAD_KINDS).to_numpy(dtype=bool)
     start = ops["start_ns"].to_numpy(dtype=np.int64)
-    end = ops["end_ns"].to_numpy(dtype=np.int64)
-    intended = (
-        ops["intended_ns"].to_numpy(dtype=np.int64, na_value=-1)
-        if "intended_ns" in ops.columns
-        else np.full(len(ops), -1, dtype=np.int64)
-    )
-
     offset = start - load_started_ns
-    inside = load & (offset >= 0) & (offset < n * span)
-    bucket = offset[inside] // span
-    outcome = ops["outcome"].to_numpy(dtype=object)[inside] if inside.any() else np.zeros(0, dtype=object)
+    inside = kind.isin(LOAD_KINDS).to_numpy(dtype=bool) & (offset >= 0)  # a new, writable array
+    inside &= offset < n * span
+    bucket = offset[inside]
+    bucket //= span
+    del offset
+    # outcome by comparison (a categorical compares its codes): no Python string per row
+    outcome = {name: (ops["outcome"] == name).to_numpy(dtype=bool)[inside] for name in ("ok", "fail", "info")}
     status = ops["status"].to_numpy(dtype=np.int64, na_value=0)[inside]
 
     def count(mask: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(bucket if mask is None else bucket[mask], minlength=n)[:n]
 
+    intended = (
+        ops["intended_ns"].to_numpy(dtype=np.int64, na_value=-1)
+        if "intended_ns" in ops.columns
+        else np.full(len(ops), -1, dtype=np.int64)
+    )
     # omitted operations: by their due time (intended_ns, else start_ns)
     omitted_rows = (kind == "omitted").to_numpy(dtype=bool)
     due = np.where(intended[omitted_rows] >= 0, intended[omitted_rows], start[omitted_rows]) - load_started_ns
     due = due[(due >= 0) & (due < n * span)] // span
 
-    latency = end[inside] - start[inside]
+    end = ops["end_ns"].to_numpy(dtype=np.int64)[inside]
+    latency = end - start[inside]
     raw = _percentiles_ms(bucket, latency, n)
+    del latency
     corrected = None
-    has_due = intended[inside] >= 0
-    if has_due.any():
-        late = end[inside][has_due] - intended[inside][has_due]
-        corrected = _percentiles_ms(bucket[has_due], late, n)
+    intended = intended[inside]
+    has_due = intended >= 0
+    if has_due.all():
+        end -= intended
+        corrected = _percentiles_ms(bucket, end, n)
+    elif has_due.any():
+        corrected = _percentiles_ms(bucket[has_due], end[has_due] - intended[has_due], n)
+    del end, intended
 
     return Buckets(
         width_s=width,
         n=n,
         requests=count(),
-        ok=count(outcome == "ok"),
-        fail=count(outcome == "fail"),
-        info=count(outcome == "info"),
+        ok=count(outcome["ok"]),
+        fail=count(outcome["fail"]),
+        info=count(outcome["info"]),
         omitted=np.bincount(due, minlength=n)[:n],
         statuses=_statuses(bucket, status, n),
         raw=raw,
@@ -234,25 +243,39 @@ def latency_histograms(
     Bins are log-spaced, :data:`BINS_PER_DECADE` per decade, from the decade fraction just below the
     fastest request to just above the slowest (all phases share them, so they compare).
     """
-    load = ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool)
-    start = ops["start_ns"].to_numpy(dtype=np.int64)[load]
-    latency_ms = (ops["end_ns"].to_numpy(dtype=np.int64)[load] - start) / 1e6
-    inside = (start >= load_started_ns) & (start < load_ended_ns)
-    start, latency_ms = start[inside], latency_ms[inside]
-    positive = latency_ms > 0
+    start = ops["start_ns"].to_numpy(dtype=np.int64)
+    rows = ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool) & (start >= load_started_ns)
+    rows &= start < load_ended_ns
+    start = start[rows]
+    logs = ops["end_ns"].to_numpy(dtype=np.int64)[rows]
+    del rows
+    logs -= start
+    logs = logs.astype(np.float64)  # latency (ns; the log of ms is the log of ns minus 6)
+    positive = logs > 0
     if not positive.any() or not phases:
         return Histograms(edges=np.zeros(0), percent={}, requests={})
-    logs = np.log10(np.maximum(latency_ms, latency_ms[positive].min()))
+    np.maximum(logs, logs[positive].min(), out=logs)
+    del positive
+    logs /= 1e6
+    np.log10(logs, out=logs)
     lo = math.floor(logs.min() * BINS_PER_DECADE)
     hi = max(math.ceil(logs.max() * BINS_PER_DECADE), lo + 1)
     if hi * BINS_PER_DECADE == logs.max() * BINS_PER_DECADE:  # the slowest sits on an edge: close it
         hi += 1
     edges = 10.0 ** (np.arange(lo, hi + 1) / BINS_PER_DECADE)
-    bins = np.clip(np.floor(logs * BINS_PER_DECADE).astype(np.int64) - lo, 0, hi - lo - 1)
+    logs *= BINS_PER_DECADE
+    np.floor(logs, out=logs)
+    bins = logs.astype(np.int64)
+    del logs
+    bins -= lo
+    np.clip(bins, 0, hi - lo - 1, out=bins)
     bounds = np.array([p["start_ns"] for p in phases[1:]], dtype=np.int64)
-    which = np.searchsorted(bounds, start, side="right")
+    which = np.searchsorted(bounds, start, side="right").astype(np.int64, copy=False)
+    del start
     n_bins = hi - lo
-    counts = np.bincount(which * n_bins + bins, minlength=len(phases) * n_bins).reshape(len(phases), n_bins)
+    which *= n_bins
+    which += bins
+    counts = np.bincount(which, minlength=len(phases) * n_bins).reshape(len(phases), n_bins)
     percent: dict[str, np.ndarray] = {}
     requests: dict[str, int] = {}
     for i, phase in enumerate(phases):
