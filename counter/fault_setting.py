@@ -13,8 +13,9 @@ fault; unknown keys are ignored. Both are read with one ``GetParameters`` call a
 ``ttl_s`` (1 s), so a fault starts and ends within about a second without a Parameter Store call per
 invocation. A failed read means no fault (logged), never a failed invocation.
 
-This module is part of the function's package, so it imports nothing outside ``counter`` (the parsing
-rules are those of ``chaos.backends.aws_fault_parameters.read_value``; a test keeps them equal).
+This module is part of the function's package, so it imports nothing outside ``counter``. Its ``parse``
+is the only reader of the format: the chaos backend (``chaos.backends.aws_fault_parameters.read_value``)
+calls it, never the other way round.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ second) on each invocation. Absent means "no fault". The format is a contract wi
   without touching the store, for ``percent`` of the invocations.
 
 ``prefix`` defaults to ``/chaoscheck``; ``function`` is the function's name (``AWS_LAMBDA_FUNCTION_NAME``
-inside the function). A reader should ignore keys it does not know, so the format can grow.
+inside the function). A reader should ignore keys it does not know, so the format can grow. The one
+reader is the handler's (``counter.fault_setting.parse``, which imports nothing from ``chaos``);
+``read_value`` here calls it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from typing import Any
 
 from chaos.actions import LAMBDA_ERRORS, LAMBDA_LATENCY, LambdaErrorsParams, LambdaLatencyParams
+from counter.fault_setting import parse
 
 DEFAULT_PREFIX = "/chaoscheck"
 KINDS = (LAMBDA_LATENCY.name, LAMBDA_ERRORS.name)
@@ -58,26 +61,10 @@ def parameter_value(kind: str, params: dict[str, Any]) -> str:
 
 
 def read_value(kind: str, text: str | None) -> dict[str, Any] | None:
-    """What a handler makes of a parameter's text: the fault as a dict, or ``None`` for no fault.
+    """What the handler makes of a parameter's text: the fault as a dict, or ``None`` for no fault.
 
-    Lenient as a handler must be: unreadable JSON, a wrong shape or a percent of 0 mean no fault.
+    This is the handler's own reader (``counter.fault_setting.parse``), so the writer above and the
+    function cannot drift apart: lenient as a handler must be, unreadable JSON, a wrong shape or a
+    percent of 0 mean no fault.
     """
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    try:
-        percent = float(value.get("percent", 100.0))
-        if kind == LAMBDA_LATENCY.name:
-            fault: dict[str, Any] = {"delay_ms": int(value["delay_ms"]), "percent": percent}
-        elif kind == LAMBDA_ERRORS.name:
-            fault = {"status": int(value["status"]), "percent": percent}
-        else:
-            return None
-    except (KeyError, TypeError, ValueError):
-        return None
-    return fault if percent > 0 else None
+    return parse(kind, text)

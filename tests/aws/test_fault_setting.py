@@ -10,32 +10,39 @@ import boto3
 import pytest
 from awstier import REGION
 
-from chaos.backends.aws_fault_parameters import parameter_name, parameter_value, read_value
+from chaos.backends.aws_fault_parameters import KINDS, parameter_name, parameter_value, read_value
 from counter.fault_setting import ERRORS, LATENCY, NO_FAULT, Decision, FaultSetting, from_env, parse
 
+# (text, what lambda-latency makes of it, what lambda-errors makes of it)
 TEXTS = [
-    None,
-    "",
-    "not json",
-    "[1, 2]",
-    "{}",
-    '{"percent": 50}',
-    '{"delay_ms": 300, "percent": 50.0}',
-    '{"delay_ms": "300"}',
-    '{"delay_ms": 300, "percent": 0}',
-    '{"delay_ms": null, "percent": 10}',
-    '{"status": 503, "percent": 20.0, "future": true}',
-    '{"status": "x", "percent": 20.0}',
-    '{"status": 500}',
-    '{"status": 502, "percent": "abc"}',
+    (None, None, None),
+    ("", None, None),
+    ("not json", None, None),
+    ("[1, 2]", None, None),
+    ("{}", None, None),
+    ('{"percent": 50}', None, None),
+    ('{"delay_ms": 300, "percent": 50.0}', {"delay_ms": 300, "percent": 50.0}, None),
+    ('{"delay_ms": "300"}', {"delay_ms": 300, "percent": 100.0}, None),
+    ('{"delay_ms": 300, "percent": 0}', None, None),
+    ('{"delay_ms": null, "percent": 10}', None, None),
+    ('{"status": 503, "percent": 20.0, "future": true}', None, {"status": 503, "percent": 20.0}),
+    ('{"status": "x", "percent": 20.0}', None, None),
+    ('{"status": 500}', None, {"status": 500, "percent": 100.0}),
+    ('{"status": 502, "percent": "abc"}', None, None),
 ]
 
 
-@pytest.mark.parametrize("kind", [LATENCY, ERRORS])
-def test_parsing_is_the_chaos_backends_reference_reader(kind: str) -> None:
-    for text in TEXTS:
-        assert parse(kind, text) == read_value(kind, text), text
-    assert parse("other-kind", '{"status": 500}') is None
+@pytest.mark.parametrize(("text", "latency", "errors"), TEXTS)
+def test_parsing_is_lenient(text: str | None, latency: Any, errors: Any) -> None:
+    assert parse(LATENCY, text) == latency
+    assert parse(ERRORS, text) == errors
+    assert parse("other-kind", text) is None
+
+
+def test_the_chaos_backend_reads_with_the_handlers_parser() -> None:
+    assert (LATENCY, ERRORS) == KINDS  # the same kind names on both sides
+    for text, latency, errors in TEXTS:
+        assert read_value(LATENCY, text) == latency and read_value(ERRORS, text) == errors, text
 
 
 class Clock:

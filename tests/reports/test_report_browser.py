@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 
-from report_browser import chromium, chromium_page
+from headless_chromium import chromium, chromium_page
 from report_synthetic import scaling_rows, write_scaling
 from test_html_report import figures, make
 

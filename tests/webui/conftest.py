@@ -1,15 +1,20 @@
 """Fixtures for the web UI tests: one real local stack for the session, Locust processes per test.
 
-The helpers (``LocustUI`` and the waits) are in ``webui_helpers``.
+The helpers (``LocustUI`` and the waits) are in ``webui_helpers``; the browser driver is
+``tests/helpers/headless_chromium.py``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from webui_helpers import SCENARIO, STACK, LocustUI
+
+# The browser driver (headless_chromium.py) is a test helper shared with tests/reports.
+sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
 
 from counter.local.client import LocalStack
 from counter.local.config import StackConfig

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
-# The stack helper sits next to this file; make it importable however pytest was started.
+# The stack helper sits next to this file, and the moto server and sampler check are shared with
+# tests/aws in tests/helpers; make them importable however pytest was started.
+sys.path.insert(0, str(Path(__file__).parents[2] / "helpers"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from aws_stack import FUNCTION, GROUP, REGION, Stack
+from moto_loopback import assert_no_sampler_running, moto_server_on_loopback
 
 from chaos.backends.aws import AwsBackend
 
@@ -84,25 +85,13 @@ def backend(counter_stack: Stack) -> AwsBackend:
 
 @pytest.fixture(autouse=True)
 def no_sampler_outlives_its_test() -> Iterator[None]:
-    """A timeline sampler left running after a test would call AWS for real once moto's mock is gone
-    (the network rule: loopback only). Every test must stop what it started."""
+    """Fails a test that leaves an AWS timeline sampler running (it would call AWS for real)."""
     yield
-    import threading
-
-    alive = [t.name for t in threading.enumerate() if t.name == "aws-timeline" and t.is_alive()]
-    assert not alive, f"a test left {len(alive)} AWS timeline sampler(s) running: stop them in the test"
+    assert_no_sampler_running()
 
 
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto's server on a free loopback port, and AWS_ENDPOINT_URL pointing at it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
+    with moto_server_on_loopback(monkeypatch) as url:
         yield url
-    finally:
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
-        server.stop()

@@ -1,10 +1,12 @@
-"""A headless Chromium for the report tests, driven through the DevTools protocol.
+"""A headless Chromium for the browser tests (tests/reports, tests/webui), driven through the DevTools
+protocol: Debian's ``chromium``, its DevTools on a websocket of 127.0.0.1 on a port it picks itself.
 
-The same approach as tests/webui/test_webui_browser.py (Debian's ``chromium``, its DevTools on a
-websocket of 127.0.0.1), plus what these tests need: every event is kept, so a test can list the
-network requests the page made (``Network.requestWillBeSent``) and its console errors
-(``Runtime.consoleAPICalled``, ``Runtime.exceptionThrown``, ``Log.entryAdded``). Without Chromium the
-tests are skipped, except in CI (``CI=true``), where a missing browser is a failure.
+Every event is kept, so a test can list the network requests the page made
+(``Network.requestWillBeSent``) and its console errors (``Runtime.consoleAPICalled``,
+``Runtime.exceptionThrown``, ``Log.entryAdded``). Without Chromium the tests are skipped, except in CI
+(``CI=true``), where a missing browser is a failure.
+
+The folders that use it put this directory on ``sys.path`` in their conftest.py.
 """
 
 from __future__ import annotations
@@ -120,8 +122,13 @@ class Page:
                 out.append(f"log {p['entry']['level']}: {p['entry']['text']}")
         return out
 
-    def screenshot(self, path: Path, height: int | None = None) -> None:
-        """A PNG of the page from its top, ``height`` CSS pixels tall (the whole page by default)."""
+    def screenshot(self, path: Path, height: int | None = None, *, viewport: bool = False) -> None:
+        """A PNG of the page from its top, ``height`` CSS pixels tall (the whole page by default), or
+        of the window as it shows (``viewport``)."""
+        if viewport:
+            shot = self.call("Page.captureScreenshot", format="png")
+            path.write_bytes(base64.b64decode(shot["data"]))
+            return
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
         clip = {
             "x": 0,
