@@ -59,7 +59,7 @@ def parse(kind: str, text: str | None) -> dict[str, Any] | None:
             fault = {"status": int(value["status"]), "percent": percent}
         else:
             return None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of an infinity
         return None
     return fault if percent > 0 else None
 

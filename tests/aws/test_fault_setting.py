@@ -29,6 +29,10 @@ TEXTS = [
     ('{"status": "x", "percent": 20.0}', None, None),
     ('{"status": 500}', None, {"status": 500, "percent": 100.0}),
     ('{"status": 502, "percent": "abc"}', None, None),
+    # infinite numbers: int() raises OverflowError, which must mean "no fault", not a failed invocation
+    ('{"delay_ms": 1e400}', None, None),
+    ('{"status": Infinity}', None, None),
+    ('{"delay_ms": -Infinity, "status": NaN}', None, None),
 ]
 
 
