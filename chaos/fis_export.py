@@ -11,8 +11,11 @@ fault or stop condition that FIS cannot express or only approximates. What maps:
   ``startInstancesAfterDuration`` set to the fault's ``duration``;
 - ``lambda-latency``: ``aws:lambda:invocation-add-delay`` (``startupDelayMilliseconds``,
   ``invocationPercentage``);
-- ``lambda-errors``: ``aws:lambda:invocation-error`` (``preventExecution``); FIS does not choose the
-  status: a function URL answers a failed invocation with 502.
+- ``lambda-errors``: ``aws:lambda:invocation-http-integration-response`` (``statusCode`` = the
+  fault's ``status``, ``contentTypeHeader`` ``application/json``, ``preventExecution`` true,
+  ``invocationPercentage``): the function answers that status without running, as chaoscheck's
+  fault does. (``aws:lambda:invocation-error`` fails the invocation instead, which a function URL
+  answers with 502 whatever the status.) Parameters as in the FIS user guide's action reference.
 
 Not mapped (each reported): ``throttle-lambda`` (FIS has no throttle; it is reserved concurrency),
 ``set-capacity`` (no FIS action sets a group's desired capacity), ``terminate-instance`` in mode
@@ -52,7 +55,7 @@ FIS_ACTIONS = {
     TERMINATE_INSTANCE.name: "aws:ec2:terminate-instances",
     STOP_INSTANCE.name: "aws:ec2:stop-instances",
     LAMBDA_LATENCY.name: "aws:lambda:invocation-add-delay",
-    LAMBDA_ERRORS.name: "aws:lambda:invocation-error",
+    LAMBDA_ERRORS.name: "aws:lambda:invocation-http-integration-response",
 }
 """The FIS action each exportable chaoscheck action becomes."""
 
@@ -63,8 +66,9 @@ GROUP_NAME_TAG = "aws:autoscaling:groupName"
 """The tag EC2 Auto Scaling puts on every instance it launches: how a template picks one group's."""
 
 MAX_STARTUP_DELAY_MS = 900_000
-FUNCTION_URL_ERROR_STATUS = 502
-"""What a function URL answers for a failed invocation (what ``aws:lambda:invocation-error`` makes)."""
+"""``startupDelayMilliseconds`` of ``aws:lambda:invocation-add-delay`` is 0-900,000 (FIS user guide)."""
+ERROR_CONTENT_TYPE = "application/json"
+"""``contentTypeHeader`` of a ``lambda-errors`` answer: the counter's error bodies are JSON."""
 
 _UNMAPPED = {
     THROTTLE_LAMBDA.name: "FIS has no Lambda throttle action (throttling is reserved concurrency, which "
@@ -242,12 +246,9 @@ class _Builder:
             selector, percent = latency.target, latency.percent
         else:
             errors = LambdaErrorsParams.model_validate(params)
+            parameters["statusCode"] = str(errors.status)
+            parameters["contentTypeHeader"] = ERROR_CONTENT_TYPE
             parameters["preventExecution"] = "true"  # like chaoscheck: a failed invocation never applies
-            if errors.status != FUNCTION_URL_ERROR_STATUS:
-                self.messages.append(
-                    f"{label}: status {errors.status} not reproduced: aws:lambda:invocation-error fails the "
-                    f"invocation, which a function URL answers with {FUNCTION_URL_ERROR_STATUS}"
-                )
             selector, percent = errors.target, errors.percent
         whole = min(100, max(1, round(percent)))
         if whole != percent:

@@ -85,9 +85,11 @@ def test_the_faults_fis_can_run_are_mapped(exported: tuple[dict, list[str]]) -> 
         "invocationPercentage": "50",
     }
     errors = actions["fault-3-lambda-errors"]
-    assert errors["actionId"] == "aws:lambda:invocation-error"
+    assert errors["actionId"] == "aws:lambda:invocation-http-integration-response"
     assert errors["parameters"] == {
         "duration": "PT1M",
+        "statusCode": "502",
+        "contentTypeHeader": "application/json",
         "preventExecution": "true",
         "invocationPercentage": "20",
     }
@@ -166,9 +168,8 @@ faults:
     assert template["targets"]["fault-2-instances"]["selectionMode"] == "PERCENT(33)"
     assert template["actions"]["fault-0-lambda-errors"]["parameters"]["invocationPercentage"] == "12"
     assert template["stopConditions"] == [{"source": "none"}]
+    assert template["actions"]["fault-0-lambda-errors"]["parameters"]["statusCode"] == "503"
     assert messages == [
-        "faults[0] lambda-errors at 1s: status 503 not reproduced: aws:lambda:invocation-error fails the "
-        "invocation, which a function URL answers with 502",
         "faults[0] lambda-errors at 1s: percent 12.5 exported as invocationPercentage 12: "
         "FIS takes whole percents",
         "faults[2] stop-instance at 5s: percent 33.3 exported as PERCENT(33): FIS takes whole percents",
