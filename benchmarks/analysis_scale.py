@@ -12,16 +12,21 @@ indeterminate were applied), and a timeline. Rows are written in completion orde
 row group, zstd, like the load's ledger.
 
 Then, per size, as subprocesses: ``chaoscheck analyze RUN_DIR`` (wall time and peak RSS from
-``os.wait4``), and a plain read of the same Parquet files (``pyarrow.parquet.read_table`` of the
-columns the analysis uses, then ``to_pandas()``), timed inside the subprocess. The best of
-``--repeat`` runs counts; every run is printed with the load average at its start.
+``os.wait4``, Python's start and the imports included), and two plain reads, timed inside their
+subprocess: ``files``, the same Parquet files whole (``pyarrow.parquet.read_table(path).to_pandas()``
+of ``ops``, ``server_ops`` and ``timeline``: what ``pandas.read_parquet`` does), and ``lean``, only
+the columns ``analyze`` loads from them for a run without X-Ray (every column but ``trace_id``),
+read the same plain way. The best of ``--repeat`` runs counts; every run is printed with the load
+average at its start.
 
-Prints one line per size, and last ``analyze_vs_read_ratio: <analyze wall / read time at the largest
-size>``. Targets on the project's 2-core machine at 10M: analyze <= 20 s wall, <= 4 GiB peak RSS,
-ratio <= 4, time and memory roughly linear in N.
+Prints one line per size, and last ``analyze_vs_read_ratio: <analyze wall / files read at the
+largest size>`` (the issue's "time needed just to read the same parquet files"); the ratio to the
+``lean`` read is printed beside it. Targets on the project's 2-core machine at 10M: analyze <= 20 s
+wall, <= 4 GiB peak RSS, ratio <= 4, time and memory roughly linear in N.
 
     /work/venv/bin/python benchmarks/analysis_scale.py                 # 1M, 3M, 10M
     /work/venv/bin/python benchmarks/analysis_scale.py --sizes 200000 --repeat 1
+    /work/venv/bin/python benchmarks/analysis_scale.py --sizes 10000000 --keep /tmp/scale --reuse
 """
 
 from __future__ import annotations
@@ -57,10 +62,8 @@ WORKERS = ("bench:1001", "bench:1002")
 KEY_PREFIXES = (f"{COUNTER}:a97f08f6.", f"{COUNTER}:b1c2d3e4.")
 ROW_GROUP = 65_536
 
-OPS_COLUMNS = ["op_id", "kind", "endpoint", "start_ns", "end_ns", "status", "outcome", "value", "error",
-               "intended_ns", "attempt", "trace_id"]  # fmt: skip
-"""Columns of ``ops.parquet`` the analysis uses (the read baseline reads these)."""
-SERVER_COLUMNS = ["op_id", "counter", "value_after", "applied_ns"]
+LEAN_OPS_COLUMNS = [name for name in rf.OPS_SCHEMA.names if name != "trace_id"]
+"""Columns of ``ops.parquet`` that ``analyze`` loads for a run without ``xray.jsonl`` (the ``lean`` read)."""
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
@@ -343,13 +346,15 @@ def _worker_of_keys(key: np.ndarray, worker: np.ndarray, kind: np.ndarray, n_key
 _READ_SCRIPT = """
 import json, sys, time
 import pyarrow.parquet as pq
-run, ops_cols, server_cols = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+run, ops_cols = sys.argv[1], json.loads(sys.argv[2])
 t = time.perf_counter()
 ops = pq.read_table(run + "/ops.parquet", columns=ops_cols).to_pandas()
-server = pq.read_table(run + "/server_ops.parquet", columns=server_cols).to_pandas()
+server = pq.read_table(run + "/server_ops.parquet").to_pandas()
 timeline = pq.read_table(run + "/timeline.parquet").to_pandas()
 print(json.dumps({"read_s": time.perf_counter() - t, "rows": len(ops) + len(server) + len(timeline)}))
 """
+READS = {"files": None, "lean": LEAN_OPS_COLUMNS}
+"""The two read baselines: ``ops.parquet``'s columns each reads (None: all); the other files whole."""
 
 
 TUNED_ENV = {
@@ -386,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated operation counts (default 1M, 3M, 10M)")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="analyze and read runs per size (best counts)")
     parser.add_argument("--keep", type=Path, help="keep the run directories under this directory")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: measure the run directory there instead of making it")  # fmt: skip
     parser.add_argument("--generate", nargs=2, metavar=("DIR", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--tuned", action="store_true",
                         help="also time analyze with the allocator settings of TUNED_ENV")  # fmt: skip
@@ -402,19 +409,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             run_dir = base / f"run-{n}"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            t = time.perf_counter()
-            made_by = subprocess.run(
-                [sys.executable, __file__, "--generate", str(run_dir), str(n)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            figures = json.loads(made_by.stdout.strip().splitlines()[-1])
-            made = time.perf_counter() - t
+            made, figures_file = 0.0, base / f"run-{n}.json"
+            if not (args.reuse and args.keep and figures_file.exists() and run_dir.is_dir()):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                t = time.perf_counter()
+                made_by = subprocess.run(
+                    [sys.executable, __file__, "--generate", str(run_dir), str(n)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                figures_file.write_text(made_by.stdout.strip().splitlines()[-1], encoding="utf-8")
+                made = time.perf_counter() - t
+            figures = json.loads(figures_file.read_text(encoding="utf-8"))
             size_mb = sum(p.stat().st_size for p in run_dir.iterdir()) / 2**20
             print(f"n={n:,}: {figures['rows']:,} ledger rows ({figures['retries']:,} retries), "
                   f"{figures['applied']:,} applied, {figures['duration_s']} s of load; "
                   f"generated in {made:.1f} s, {size_mb:.0f} MiB on disk", flush=True)  # fmt: skip
-            analyses, reads, tuned = [], [], []
+            analyses, tuned = [], []
+            reads: dict[str, list[tuple[float, float, float]]] = {name: [] for name in READS}
             for _ in range(args.repeat):
                 if args.tuned:
                     load = os.getloadavg()[0]
@@ -430,29 +441,32 @@ def main(argv: list[str] | None = None) -> int:
                     print(output, file=sys.stderr)
                     return 1
                 analyses.append((wall, rss, load))
-                load = os.getloadavg()[0]
-                cmd = [sys.executable, "-c", _READ_SCRIPT, str(run_dir), json.dumps(OPS_COLUMNS),
-                       json.dumps(SERVER_COLUMNS)]  # fmt: skip
-                _, read_rss, code, output = run_measured(cmd)
-                if code != 0:
-                    print(output, file=sys.stderr)
-                    return 1
-                reads.append((json.loads(output.strip().splitlines()[-1])["read_s"], read_rss, load))
-            best, best_read = min(analyses), min(reads)
+                for name, columns in READS.items():
+                    load = os.getloadavg()[0]
+                    cmd = [sys.executable, "-c", _READ_SCRIPT, str(run_dir), json.dumps(columns)]
+                    _, read_rss, code, output = run_measured(cmd)
+                    if code != 0:
+                        print(output, file=sys.stderr)
+                        return 1
+                    read_s = json.loads(output.strip().splitlines()[-1])["read_s"]
+                    reads[name].append((read_s, read_rss, load))
+            best = min(analyses)
+            best_read, best_lean = min(reads["files"]), min(reads["lean"])
             verdict = json.loads((run_dir / rf.SUMMARY).read_text())["verdict"]
             ratio = best[0] / best_read[0]
             runs = ", ".join(f"{w:.2f} s/{r:.2f} GiB (load {lo:.2f})" for w, r, lo in analyses)
-            read_runs = ", ".join(f"{w:.2f} s/{r:.2f} GiB (load {lo:.2f})" for w, r, lo in reads)
             print(f"  analyze: {runs}; verdict {verdict}")
-            print(f"  read:    {read_runs}")
+            for name, measured in reads.items():
+                read_runs = ", ".join(f"{w:.2f} s/{r:.2f} GiB (load {lo:.2f})" for w, r, lo in measured)
+                print(f"  read {name}: {read_runs}")
             if tuned:
                 best_tuned = min(tuned)
                 tuned_runs = ", ".join(f"{w:.2f} s/{r:.2f} GiB (load {lo:.2f})" for w, r, lo in tuned)
                 print(f"  analyze with TUNED_ENV: {tuned_runs}; best {best_tuned[0]:.2f} s, "
                       f"ratio {best_tuned[0] / best_read[0]:.2f}")  # fmt: skip
             print(f"  n={n:,}: analyze {best[0]:.2f} s wall, {best[1]:.2f} GiB peak; "
-                  f"read {best_read[0]:.2f} s, "
-                  f"{best_read[1]:.2f} GiB; ratio {ratio:.2f}; "
+                  f"read files {best_read[0]:.2f} s, {best_read[1]:.2f} GiB; ratio {ratio:.2f}; "
+                  f"read lean {best_lean[0]:.2f} s, ratio {best[0] / best_lean[0]:.2f}; "
                   f"{best[0] / figures['rows'] * 1e6:.2f} us/row", flush=True)  # fmt: skip
             if args.keep is None:
                 shutil.rmtree(run_dir, ignore_errors=True)
