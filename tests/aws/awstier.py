@@ -13,20 +13,6 @@ ACCOUNT = "123456789012"  # moto's default account
 TABLE = "counter-table"
 
 
-def fake_environment() -> dict[str, str]:
-    """The variables a child process needs to see the fakes (merged into a copy of os.environ)."""
-    return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-
-
 def asgi_request(
     app: Any, method: str, path: str, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awstier import TABLE, fake_environment
+from aws_fakes import fake_environment
+from awstier import TABLE
 
 from analysis.xray import read_xray
 from counter.xray import enabled, parse_header, tracing_from_env

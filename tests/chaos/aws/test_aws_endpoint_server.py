@@ -11,15 +11,15 @@ from chaos.backends import backend_for
 from chaos.backends.aws import AwsBackend
 
 
-def test_the_endpoint_from_the_environment_is_used(endpoint: str) -> None:
+def test_the_endpoint_from_the_environment_is_used(moto_server: str) -> None:
     stack = Stack(boto3.Session(region_name=REGION))  # its clients find the endpoint the same way
     stack.group()
     stack.function()
     backend = AwsBackend(region=REGION, group_name=GROUP, function_name=FUNCTION, seed=1)
 
     # read back through a client given the server explicitly: the change can only be in the server
-    server_lambda = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
-    server_asg = boto3.client("autoscaling", region_name=REGION, endpoint_url=endpoint)
+    server_lambda = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    server_asg = boto3.client("autoscaling", region_name=REGION, endpoint_url=moto_server)
     throttle = backend.inject("throttle-lambda", {"reserved_concurrency": 0})
     capacity = backend.inject("set-capacity", {"desired": 1})
     assert server_lambda.get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 0
@@ -31,7 +31,7 @@ def test_the_endpoint_from_the_environment_is_used(endpoint: str) -> None:
     )
 
     descriptor = backend.descriptor()
-    assert endpoint not in json.dumps(descriptor)  # the endpoint comes from the environment, every time
+    assert moto_server not in json.dumps(descriptor)  # the endpoint comes from the environment, every time
     rebuilt = backend_for("aws", descriptor)
     rebuilt.rollback("set-capacity", capacity)
     rebuilt.rollback("throttle-lambda", throttle)

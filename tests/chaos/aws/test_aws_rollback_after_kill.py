@@ -37,7 +37,7 @@ time.sleep(110)  # killed long before
 
 @pytest.mark.slow
 def test_rollback_restores_a_throttle_left_by_a_runner_killed_with_sigkill(
-    endpoint: str, tmp_path: Path
+    moto_server: str, tmp_path: Path
 ) -> None:
     stack = Stack(boto3.Session(region_name=REGION))
     stack.function()
