@@ -203,7 +203,7 @@ def load_arrays(ops: pd.DataFrame) -> LoadArrays:
     endpoints = tuple(sorted(_observed(ops["endpoint"])))
     endpoint = _codes(ops["endpoint"], endpoints)
     start = ops["start_ns"].to_numpy(dtype=np.int64)
-    intended = _intended(ops)
+    intended = intended_ns(ops)
     worker = _factorized(ops["worker"]) if "worker" in ops.columns else np.zeros(len(ops), np.int64)
     if "attempt" in ops.columns:
         first = ops["attempt"].to_numpy(dtype=np.int64, na_value=0)[load] == 0
@@ -700,7 +700,7 @@ def _factorized(column: pd.Series) -> np.ndarray:
     return pd.factorize(column)[0].astype(np.int64)
 
 
-def _intended(ops: pd.DataFrame) -> np.ndarray:
+def intended_ns(ops: pd.DataFrame) -> np.ndarray:
     """``intended_ns`` as int64 with -1 for null (all -1 when the column is absent)."""
     if "intended_ns" not in ops.columns:
         return np.full(len(ops), -1, dtype=np.int64)

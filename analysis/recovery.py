@@ -49,7 +49,7 @@ import pandas as pd
 
 from analysis.evidence import RATE_DIGITS, native
 from analysis.percentiles import rank_index
-from analysis.phases import LOAD_KINDS, FaultWindow, iso
+from analysis.phases import LOAD_KINDS, FaultWindow, intended_ns, iso
 from analysis.rundir import HEALTH_SLO_KEYS
 from chaoscheck.runformat import OK
 
@@ -81,7 +81,7 @@ def load_events(ops: pd.DataFrame) -> LoadEvents:
     requests = ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool)
     omitted = (ops["kind"] == "omitted").to_numpy(dtype=bool)
     start = ops["start_ns"].to_numpy(dtype=np.int64)
-    intended = _intended(ops)
+    intended = intended_ns(ops)
     scheduled = intended >= 0
     time = np.where(scheduled, intended, start) if scheduled.any() else start
     request_start = start[requests]
@@ -308,17 +308,6 @@ def recovery_by_fault(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _intended(ops: pd.DataFrame) -> np.ndarray:
-    """``intended_ns`` as int64 with -1 for null (or all -1 when the column is absent)."""
-    if "intended_ns" not in ops.columns:
-        return np.full(len(ops), -1, dtype=np.int64)
-    column = ops["intended_ns"]
-    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
-        return column.to_numpy(dtype=np.int64, na_value=-1)
-    values = column.to_numpy(dtype="float64", na_value=np.nan)
-    return np.where(np.isnan(values), -1, values).astype(np.int64)
 
 
 def _bucket_of(times: np.ndarray, lo: int, n: int) -> np.ndarray:
