@@ -19,7 +19,10 @@ queues added (negative when the two clocks disagree by more than that: counted, 
 is normal); ``unmatched_traces`` are traces no row sent.
 
 **Cold starts.** Every ``Initialization`` subsegment is an execution environment starting; its
-duration (end - start) is counted in the phase in which it started.
+duration (end - start) is counted in the phase in which it started. On AWS Lambda writes it into the
+function segment of an environment's first invocation; in the local stack each environment adds it
+to its first traced request's segment (``counter.xray``), from the runtime's start to ready, so it
+leaves out the process spawn that ``scaling.parquet``'s cold-start activity includes.
 
 Figures are per phase (by the row's ``start_ns``, like the phase table) and endpoint, exact
 nearest-rank percentiles. Nothing here enters a check: the verdict never depends on X-Ray.

@@ -11,7 +11,8 @@ Chosen by the environment (``from_env``):
 - chaos faults: with ``CHAOSCHECK_FAULT_PREFIX`` (AWS only), the ``lambda-latency`` and
   ``lambda-errors`` parameters of this function (``AWS_LAMBDA_FUNCTION_NAME``) are read from SSM
   Parameter Store, cached for a second (``counter.fault_setting``). Locally the stack injects them;
-- tracing: with ``CHAOSCHECK_XRAY=1``, X-Ray (``counter.xray``).
+- tracing: with ``CHAOSCHECK_XRAY=1``, X-Ray (``counter.xray``); the local stack's runtime gives the first
+  invocation its environment's ``init_window``, which becomes an ``Initialization`` subsegment.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class CounterFunction:
         served_by = context.log_stream_name
         if self.tracing is None:
             return _result(self._serve(method, path, headers, body, served_by))
-        with self.tracing.request(method, path, headers, served_by=served_by) as trace:
+        init = getattr(context, "init_window", None)  # the local stack's runtime, first invocation only
+        with self.tracing.request(method, path, headers, served_by=served_by, init=init) as trace:
             response = self._serve(method, path, headers, body, served_by, trace)
             trace.status = response.status
         return _result(response)

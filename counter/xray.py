@@ -13,6 +13,11 @@ Where the request's entity comes from:
   segment of its own that honours the incoming ``X-Amzn-Trace-Id`` (``Root``, ``Parent``,
   ``Sampled``; the ALB adds ``Root`` to requests that come without one). ``Sampled=1`` or ``0`` is
   obeyed; without a decision the SDK's local rules decide (1 request/s, then 5 %), never a call to AWS.
+  A local environment hands its init window (``counter.local.runtime``) to the first request its
+  handler serves, and that request's segment gets an ``Initialization`` subsegment with those times,
+  as Lambda puts one in the function segment of an environment's first invocation. Unlike AWS, it
+  lies before its parent's ``start_time`` (the segment is the handler's, not Lambda's function
+  segment, so there is no ``Invocation`` or ``Overhead``), and an unsampled first request loses it.
 - inside AWS Lambda (``LAMBDA_TASK_ROOT``): Lambda owns the segment (active tracing) and the SDK may only
   add subsegments, so the request is a ``counter`` subsegment of the function's segment, annotated
   with ``client_trace_id`` (the incoming ``Root``) in case Lambda did not continue the client's trace.
@@ -126,9 +131,20 @@ class Tracing:
 
     @contextmanager
     def request(
-        self, method: str, path: str, headers: Mapping[str, str], *, served_by: str
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        *,
+        served_by: str,
+        init: tuple[float, float] | None = None,
     ) -> Iterator[RequestTrace]:
-        """Trace one request (``headers`` with lower-case names); set ``status`` on the yielded trace."""
+        """Trace one request (``headers`` with lower-case names); set ``status`` on the yielded trace.
+
+        ``init``: the (start, end) epoch seconds of the environment's init, given with the first request
+        a local Lambda environment serves: recorded as an ``Initialization`` subsegment of the request's
+        segment. Inside AWS Lambda it is ignored (Lambda records its own).
+        """
         incoming = parse_header(headers.get(TRACE_HEADER))
         recorder = self.recorder
         if self.in_lambda:
@@ -155,6 +171,10 @@ class Tracing:
                     op_id=headers.get("idempotency-key"),
                     client_trace_id=incoming.get("Root") if self.in_lambda else None,
                 )
+                if init is not None and not self.in_lambda:
+                    initialization = recorder.begin_subsegment("Initialization")
+                    initialization.start_time = init[0]
+                    recorder.end_subsegment(init[1])
             yield trace
         except BaseException as exc:
             if trace.sampled:

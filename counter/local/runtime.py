@@ -14,6 +14,11 @@ handler, so the store is not touched (as the FIS Lambda extension and failure-la
 frame may carry ``service_s`` (the function's ``service_time``): slept before the handler runs, as the
 handler's own I/O wait would be, so that concurrency follows rate x duration.
 
+The environment's init window (``LambdaContext.init_window``: epoch seconds from the start of ``main``,
+before the handler is imported, to the ``ready`` frame, the ``cold_start`` delay included) is handed to
+the handler with the first invocation that runs it, and never again: with tracing on, the handler
+records it as that invocation's ``Initialization`` subsegment, as Lambda does on AWS (``counter.xray``).
+
 Environment: ``AWS_LAMBDA_LOG_STREAM_NAME`` (this environment's id), ``CHAOSCHECK_COLD_START``
 (seconds), ``CHAOSCHECK_HANDLER`` (``module.function``, default ``counter.lambda_handler.handler``),
 plus whatever the handler needs (``CHAOSCHECK_DB``).
@@ -48,6 +53,9 @@ class LambdaContext:
         self.log_stream_name = log_stream_name
         self.aws_request_id = ""
         self._deadline_ms = 0
+        self.init_window: tuple[float, float] | None = None
+        """(start, end) of this environment's init in epoch seconds, on the first invocation the
+        handler serves only; None on every other (the local stack's own: AWS's context has none)."""
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self._deadline_ms - int(time.time() * 1000))
@@ -74,14 +82,16 @@ def main() -> None:
     os.close(devnull)
     os.dup2(2, 1)
 
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     module_name, _, function_name = os.environ.get(
         "CHAOSCHECK_HANDLER", "counter.lambda_handler.handler"
     ).rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)  # the real module init
     time.sleep(float(os.environ.get("CHAOSCHECK_COLD_START", "0")))
     context = LambdaContext(os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", f"local-{os.getpid()}"))
-    frames_out.write(encode({"ready": round((time.monotonic() - started) * 1000, 3)}))
+    init_s = time.monotonic() - started
+    init_window: tuple[float, float] | None = (started_wall, started_wall + init_s)
+    frames_out.write(encode({"ready": round(init_s * 1000, 3)}))
     frames_out.flush()
 
     while True:
@@ -100,6 +110,7 @@ def main() -> None:
             else:
                 if message.get("service_s"):
                     time.sleep(message["service_s"])
+                context.init_window, init_window = init_window, None  # handed over once
                 frame = encode({"result": handler(message["event"], context)})
         except Exception as exc:  # a function error: reported, and the environment lives on
             traceback.print_exc(file=sys.stderr)
