@@ -8,6 +8,7 @@ step until 14 s where every answer takes 500 ms (over the 100 ms target); a scal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -391,6 +392,23 @@ def test_lambda_cold_starts_throttles_and_peak_concurrency_per_phase_and_stage(t
     )
     assert results["scaling.lambda_cold_start_ms"]["measured"] == 400.0
     assert results["scaling.lambda_throttle_rate"]["passed"]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_the_section_does_not_depend_on_how_the_string_columns_are_held(tmp_path: Path, dtype: Any) -> None:
+    # load_run gives categoricals; a notebook's frame may hold plain strings: the served_by and error
+    # lookups (replacement's first 2xx, cold requests, burst throttles) must read the same either way
+    starts = [activity(10, "cold-start", 990, 1_300, resource="lambda", subject="env-1", to_capacity=1)]
+    ops = fleet_ops() + lambda_ops()
+    ops.append(op("increment", "r1", 15_550, 15_600, "ok", 1, served_by="i-9"))
+    path = write(tmp_path, ops, activities=SCALE_OUT + REPLACEMENT + starts, faults=[kill(12_000)])
+    run = load_run(path)
+    as_categories = scaling_analysis(run)
+    plain = run.ops.assign(**{c: run.ops[c].astype(dtype) for c in ("served_by", "error")})
+    assert scaling_analysis(dataclasses.replace(run, ops=plain)) == as_categories
+    lam = as_categories["lambda"]
+    assert lam["burst_throttles"] == 4 and sum(phase["cold_requests"] for phase in lam["phases"]) == 1
+    assert as_categories["fleet"]["replacements"][0]["first_2xx_s"] == 3.6
 
 
 # -- the run directory's side: slo.scaling and scaling.parquet -----------------------------------------
