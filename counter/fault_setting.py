@@ -8,10 +8,11 @@ each (``docs/chaos-aws.md``, "The fault parameters the handler reads"):
 - ``{prefix}/{function}/lambda-errors``: ``{"status": 503, "percent": 20.0}``: for ``percent`` % of
   invocations, answer ``status`` without touching the store.
 
-Absent, unreadable JSON, a wrong shape, a missing ``delay_ms``/``status`` or ``percent`` 0 mean no
-fault; unknown keys are ignored. Both are read with one ``GetParameters`` call at most once per
-``ttl_s`` (1 s), so a fault starts and ends within about a second without a Parameter Store call per
-invocation. A failed read means no fault (logged), never a failed invocation.
+Absent, unreadable JSON, a wrong shape, a missing ``delay_ms``/``status``, a ``status`` outside
+400-599 or ``percent`` 0 mean no fault; unknown keys are ignored. Both are read with one
+``GetParameters`` call at most once per ``ttl_s`` (1 s), so a fault starts and ends within about a
+second without a Parameter Store call per invocation. A failed read means no fault (logged), never
+a failed invocation.
 
 This module is part of the function's package, so it imports nothing outside ``counter``. Its ``parse``
 is the only reader of the format: the chaos backend (``chaos.backends.aws_fault_parameters.read_value``)
@@ -57,6 +58,8 @@ def parse(kind: str, text: str | None) -> dict[str, Any] | None:
             fault: dict[str, Any] = {"delay_ms": int(value["delay_ms"]), "percent": percent}
         elif kind == ERRORS:
             fault = {"status": int(value["status"]), "percent": percent}
+            if not 400 <= fault["status"] <= 599:  # a 2xx would report an increment it never applied
+                return None
         else:
             return None
     except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of an infinity

@@ -33,6 +33,12 @@ TEXTS = [
     ('{"delay_ms": 1e400}', None, None),
     ('{"status": Infinity}', None, None),
     ('{"delay_ms": -Infinity, "status": NaN}', None, None),
+    # a status the writer never writes (it takes 400-599): a 200 would acknowledge an unapplied increment
+    ('{"status": 200, "percent": 50}', None, None),
+    ('{"status": 600}', None, None),
+    ('{"status": 399.9}', None, None),
+    ('{"status": 400}', None, {"status": 400, "percent": 100.0}),
+    ('{"status": 599}', None, {"status": 599, "percent": 100.0}),
 ]
 
 
