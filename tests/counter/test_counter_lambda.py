@@ -174,7 +174,7 @@ def test_an_invocation_over_the_timeout_kills_its_environment_and_answers_502(
     reply = call(stack.lambda_url, "POST", f"/counters/{fresh_name}/increment", timeout=10)
     assert reply.status == 502 and reply.headers["x-target"] == env["id"]
     assert "timed out" in reply.body["error"]
-    assert 1.0 <= reply.seconds < 2.5
+    assert 1.0 - 0.005 <= reply.seconds < 2.5  # uvloop's millisecond timers may fire a hair early
     until(lambda: not process_running(env["pid"]), 5, what="the timed-out environment to be killed")
     assert env["id"] not in {e["id"] for e in stack.control.state()["lambda"]["environments"]}
     again = call(stack.lambda_url, "POST", f"/counters/{fresh_name}/increment")
