@@ -25,7 +25,6 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from analysis.phases import iso
@@ -33,15 +32,9 @@ from analysis.rundir import Run, load_run
 from analysis.summary import Analysis, summarize, write_atomic
 from chaoscheck import runformat as rf
 from reports import aggregate, charts, plotlyjs, tables
+from reports.templating import environment
 
-_ENV = Environment(
-    loader=PackageLoader("reports", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENV = environment()
 
 
 def render_html(summary: dict, run: Run, series: pd.DataFrame | None = None) -> str:

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from chaoscheck import runformat as rf
+from reports.templating import environment
 
 MAX_DEPTH = 3
 """How many directory levels below ``runs_dir`` are searched for run directories."""
@@ -365,14 +365,7 @@ def _significant(value: float, previous: float, unit: str) -> bool:
 
 # -- the page ---------------------------------------------------------------------------------------
 
-_ENV = Environment(
-    loader=PackageLoader("reports", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENV = environment()
 
 
 def render_trend(trends: list[ScenarioTrend], *, source: str = "", notes: list[str] | None = None) -> str:
