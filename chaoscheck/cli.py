@@ -90,8 +90,7 @@ def run(
     With --dry-run: exit 0 when every fault could be injected now, 1 when one would be refused.
     """
     from chaoscheck.run import execute, new_run_dir
-    from chaoscheck.targets.http import HttpTarget
-    from chaoscheck.targets.local import LocalTarget
+    from chaoscheck.targets.choose import make_target
 
     if target not in ("local", "http", "aws"):
         _fail(f"--target: expected 'local', 'http' or 'aws', got {target!r}")
@@ -105,21 +104,13 @@ def run(
     parsed = _load(scenario)
     if dry_run:
         _dry_run(parsed, target, fleet_url, lambda_url, aws)
+    urls = {"fleet": fleet_url, "lambda": lambda_url}
     try:
-        if target == "http":
-            urls = {tier: url for tier, url in (("fleet", fleet_url), ("lambda", lambda_url)) if url}
-            chosen: Any = HttpTarget(urls)
+        # an http target checks its URLs before a run directory exists: a bad one leaves nothing behind
+        chosen = make_target(target, parsed, None, urls=urls) if target == "http" else None
         run_dir = new_run_dir(parsed.name, out_dir, runs_dir)
-        if target == "aws":
-            chosen = _aws_target(parsed, aws, run_dir)
-        if target == "local":
-            chosen = LocalTarget(
-                parsed.stack,
-                log_path=run_dir / runformat.STACK_LOG,
-                seed=parsed.seed,
-                max_share=parsed.safety.max_share,
-                xray_path=run_dir / runformat.XRAY,
-            )
+        if chosen is None:
+            chosen = make_target(target, parsed, run_dir, aws=aws)
         result = execute(
             parsed, scenario, run_dir, chosen, processes=processes, log=lambda m: err.print(f"[dim]{m}[/dim]")
         )
@@ -130,42 +121,18 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
-def _aws_target(parsed: Any, aws: dict[str, Any], run_dir: Path | None) -> Any:
-    """The AWS target of ``--stack`` with the scenario's seed and safety settings."""
-    from chaoscheck.targets.aws import AwsTarget
-
-    return AwsTarget(
-        aws["stack"],
-        region=aws["region"],
-        profile=aws["profile"],
-        allow_untagged=aws["allow_untagged"],
-        seed=parsed.seed,
-        max_share=parsed.safety.max_share,
-        accounts=parsed.safety.accounts,
-        regions=parsed.safety.regions,
-        run_dir=run_dir,
-    )
-
-
 def _dry_run(
     parsed: Any, target: str, fleet_url: str | None, lambda_url: str | None, aws: dict[str, Any]
 ) -> None:
     """Start the target (a local stack is started and stopped; an AWS stack is only read), plan,
     print, exit."""
     from chaoscheck.dry_run import describe, plan_faults
-    from chaoscheck.targets.http import HttpTarget
-    from chaoscheck.targets.local import LocalTarget
+    from chaoscheck.targets.choose import make_target
     from counter.local.client import StackError
 
-    chosen: Any
     resolved: list[str] = []
     try:
-        if target == "http":
-            chosen = HttpTarget({t: u for t, u in (("fleet", fleet_url), ("lambda", lambda_url)) if u})
-        elif target == "aws":
-            chosen = _aws_target(parsed, aws, None)
-        else:
-            chosen = LocalTarget(parsed.stack, seed=parsed.seed, max_share=parsed.safety.max_share)
+        chosen = make_target(target, parsed, None, urls={"fleet": fleet_url, "lambda": lambda_url}, aws=aws)
     except UserError as exc:
         _fail(str(exc).splitlines()[0])
     try:

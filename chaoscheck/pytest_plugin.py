@@ -175,37 +175,12 @@ class TargetChoice:
 
     def make(self, scenario: Any, run_dir: Path) -> Any:
         """The target object of one run of ``scenario`` into ``run_dir`` (as ``chaoscheck run`` makes it)."""
-        from chaoscheck import runformat
+        from chaoscheck.targets.choose import make_target
 
-        if self.name == "http":
-            from chaoscheck.targets.http import HttpTarget
-
-            urls = {
-                tier: url for tier, url in (("fleet", self.fleet_url), ("lambda", self.lambda_url)) if url
-            }
-            return HttpTarget(urls)
-        if self.name == "aws":
-            from chaoscheck.targets.aws import AwsTarget
-
-            return AwsTarget(
-                self.stack or "",
-                region=self.region,
-                profile=self.profile,
-                allow_untagged=self.allow_untagged,
-                seed=scenario.seed,
-                max_share=scenario.safety.max_share,
-                accounts=scenario.safety.accounts,
-                regions=scenario.safety.regions,
-                run_dir=run_dir,
-            )
-        from chaoscheck.targets.local import LocalTarget
-
-        return LocalTarget(
-            scenario.stack,
-            log_path=run_dir / runformat.STACK_LOG,
-            seed=scenario.seed,
-            max_share=scenario.safety.max_share,
-        )
+        aws = {"stack": self.stack, "region": self.region, "profile": self.profile,
+               "allow_untagged": self.allow_untagged}  # fmt: skip
+        urls = {"fleet": self.fleet_url, "lambda": self.lambda_url}
+        return make_target(self.name, scenario, run_dir, urls=urls, aws=aws)
 
 
 # -- scenarios ---------------------------------------------------------------------------------------
