@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analysis.columns import labels
 from analysis.evidence import EXAMPLES, anomaly, examples, native
 from analysis.percentiles import percentiles
 from chaoscheck.runformat import FAIL, INFO, OK
@@ -271,15 +272,8 @@ def _endpoints(column: pd.Series, rows: np.ndarray, keys: np.ndarray, picks: np.
         per_key = np.full(n, -1, dtype=column.cat.codes.dtype)
         per_key[keys] = column.cat.codes.to_numpy()[rows][picks]
         return pd.Categorical.from_codes(per_key, dtype=column.dtype)
-    return pd.Series(_per_code(n, keys, _objects(column, rows, picks), None), dtype=object, copy=False)
-
-
-def _objects(column: pd.Series, rows: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """``column[rows][picks]`` as an object array; from a categorical's codes without a string per row."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = np.append(np.asarray(column.cat.categories, dtype=object), None)
-        return categories[column.cat.codes.to_numpy()[rows][picks]]  # code -1 (null) -> None
-    return column.to_numpy(dtype=object)[rows][picks]
+    values = labels(column, np.flatnonzero(rows)[picks])
+    return pd.Series(_per_code(n, keys, values, None), dtype=object, copy=False)
 
 
 def _duplicated_pairs(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -474,7 +468,7 @@ def _returned_values(ops: pd.DataFrame, table: KeyTable, server_ops: pd.DataFram
                 "value": value[picks],
                 "start_ns": ops["start_ns"].to_numpy(dtype=np.int64)[at[picks]],
                 "end_ns": ops["end_ns"].to_numpy(dtype=np.int64)[at[picks]],
-                "endpoint": pd.Series(_objects(ops["endpoint"], at[picks], slice(None)), dtype=object),
+                "endpoint": pd.Series(labels(ops["endpoint"], at[picks]), dtype=object),
             }
         )
 

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.checks import check
+from analysis.columns import contains, isin, labels
 from analysis.evidence import RATE_DIGITS, native
 from analysis.percentiles import grouped_percentiles, percentiles
 from analysis.phases import LOAD_KINDS, LoadArrays, fault_windows, iso, load_arrays, phases_from_journal
@@ -331,7 +332,7 @@ def _replacements(
                 record["in_service_s"] = (int(launch["end_ns"]) - window.inject_ns) / 1e9
             else:
                 record["note"] = f"its replacement {replacement} ended {launch['status']}, never in service"
-            served = _isin(ops["served_by"], fleet.rows, {replacement}) & (fleet.status >= 200)
+            served = isin(ops["served_by"], fleet.rows, {replacement}) & (fleet.status >= 200)
             served &= fleet.status < 300
             if served.any():
                 record["first_2xx_s"] = (int(fleet.end[served].min()) - window.inject_ns) / 1e9
@@ -351,14 +352,14 @@ def _lambda_section(
     reclaims = activities.loc[(activities["resource"] == "lambda") & (activities["kind"] == "reclaim")]
     new_envs = set(starts["subject"].dropna().astype(str))
     # The first request (by start, the earlier row on a tie) each new environment served.
-    met = np.flatnonzero(_isin(run.ops["served_by"], lam.rows, new_envs))
+    met = np.flatnonzero(isin(run.ops["served_by"], lam.rows, new_envs))
     met = met[np.lexsort((met, lam.start[met]))]
-    cold = met[~pd.Series(_labels(run.ops["served_by"], lam.rows[met]), dtype=object).duplicated().to_numpy()]
+    cold = met[~pd.Series(labels(run.ops["served_by"], lam.rows[met]), dtype=object).duplicated().to_numpy()]
     cold_start, cold_ms = lam.start[cold], lam.latency_ms[cold]
     throttled = lam.status == 429
     # Throttles by the scaling rate: the error text of the 429s only.
     burst = np.zeros(len(lam.rows), dtype=bool)
-    burst[throttled] = _contains(run.ops["error"], lam.rows[throttled], BURST_REASON)
+    burst[throttled] = contains(run.ops["error"], lam.rows[throttled], BURST_REASON)
     periods = [
         (p.name, p.kind, p.start_ns, p.end_ns) for p in phases_from_journal(fault_windows(run.faults), lo, hi)
     ]
@@ -548,36 +549,6 @@ class _Requests:
 def _load_positions(ops: pd.DataFrame) -> np.ndarray:
     """The rows of ``ops`` that ``load_arrays`` keeps as the load's requests, in the same order."""
     return np.flatnonzero(ops["kind"].isin(LOAD_KINDS).to_numpy(dtype=bool))
-
-
-def _labels(column: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """``column``'s values at ``rows`` as an object array of str (None for null)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        names = np.array([str(c) for c in column.cat.categories] + [None], dtype=object)
-        return names[column.cat.codes.to_numpy()[rows]]  # code -1 (null) -> None
-    values = column.iloc[rows]
-    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
-
-
-def _isin(column: pd.Series, rows: np.ndarray, names: set[str]) -> np.ndarray:
-    """Whether ``column``'s value at each of ``rows`` is one of ``names`` (by its text)."""
-    if not names or not len(rows):
-        return np.zeros(len(rows), dtype=bool)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        wanted = np.array([str(c) in names for c in column.cat.categories] + [False])
-        return wanted[column.cat.codes.to_numpy()[rows]]
-    return column.iloc[rows].astype("string").isin(names).fillna(False).to_numpy(dtype=bool)
-
-
-def _contains(column: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:
-    """Whether ``column``'s value at each of ``rows`` contains ``text`` (False for null)."""
-    if not len(rows):
-        return np.zeros(0, dtype=bool)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        wanted = np.array([text in str(c) for c in column.cat.categories] + [False])
-        return wanted[column.cat.codes.to_numpy()[rows]]
-    values = column.iloc[rows].astype("string").fillna("")
-    return values.str.contains(text, regex=False).to_numpy(dtype=bool)
 
 
 def _p95(fleet: _Requests, start: int, end: int) -> float | None:
