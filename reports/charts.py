@@ -311,6 +311,13 @@ def _axis_suffix(i: int) -> str:
     return "" if i == 0 else str(i + 1)
 
 
+def _full_height(row: int, x0: float, x1: float, **style: Any) -> dict:
+    """A plotly shape from ``x0`` to ``x1`` over the whole height of chart row ``row`` (a line when
+    ``x0 == x1``): fault and recovery bands, fault lines, scaling activities, load steps."""
+    suffix = _axis_suffix(row)
+    return {"xref": "x" + suffix, "yref": f"y{suffix} domain", "x0": x0, "x1": x1, "y0": 0, "y1": 1, **style}
+
+
 def _layout(rows: list[Row], x_max: float) -> dict:
     plot_px = sum(r.height for r in rows) + GAP_PX * (len(rows) - 1)
     height = plot_px + MARGIN["t"] + MARGIN["b"]
@@ -392,21 +399,11 @@ def _phase_marks(summary: dict, rows: list[Row], annotations: list[dict]) -> tup
             continue
         x0 = float(phase["start_s"])
         x1 = x0 + float(phase["duration_s"])
-        for i in range(len(rows)):
-            shapes.append(
-                {
-                    "type": "rect",
-                    "xref": "x" + _axis_suffix(i),
-                    "yref": f"y{_axis_suffix(i)} domain",
-                    "x0": x0,
-                    "x1": x1,
-                    "y0": 0,
-                    "y1": 1,
-                    "fillcolor": FAULT_FILL if kind == "fault" else RECOVERY_FILL,
-                    "line": {"width": 0},
-                    "layer": "below",
-                }
-            )
+        fill = FAULT_FILL if kind == "fault" else RECOVERY_FILL
+        shapes += [
+            _full_height(i, x0, x1, type="rect", fillcolor=fill, line={"width": 0}, layer="below")
+            for i in range(len(rows))
+        ]
     marks = []
     for fault in summary.get("faults") or []:
         x = fault.get("inject_s")
@@ -425,19 +422,8 @@ def _phase_marks(summary: dict, rows: list[Row], annotations: list[dict]) -> tup
         x = (halted["ts_ns"] - summary["load_started_ns"]) / 1e9
         marks.append((x, "halted", f"halted: {halted.get('reason') or ''}", "#1a202c", True))
     for n, (x, label, detail, color, solid) in enumerate(sorted(marks, key=lambda m: m[0])):
-        for i in range(len(rows)):
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "x" + _axis_suffix(i),
-                    "yref": f"y{_axis_suffix(i)} domain",
-                    "x0": x,
-                    "x1": x,
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"color": color, "width": 1.2, "dash": "solid" if solid else "dash"},
-                }
-            )
+        style = {"color": color, "width": 1.2, "dash": "solid" if solid else "dash"}
+        shapes += [_full_height(i, x, x, type="line", line=style) for i in range(len(rows))]
         annotations.append(
             {
                 "text": text(label),
@@ -466,18 +452,8 @@ def _event_marks(events: Sequence[ScalingEvent], rows: list[Row], layout: dict) 
             continue
         suffix = _axis_suffix(i)
         color = EVENT_COLORS.get(event.kind, "#4a5568")
-        layout["shapes"].append(
-            {
-                "type": "line",
-                "xref": "x" + suffix,
-                "yref": f"y{suffix} domain",
-                "x0": event.t_s,
-                "x1": event.t_s,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": color, "width": 1, "dash": "dot"},
-            }
-        )
+        dotted = {"color": color, "width": 1, "dash": "dot"}
+        layout["shapes"].append(_full_height(i, event.t_s, event.t_s, type="line", line=dotted))
         change = (
             f" {event.from_capacity}→{event.to_capacity}"
             if event.from_capacity is not None and event.to_capacity is not None
@@ -518,16 +494,7 @@ def _load_step_marks(summary: dict, rows: list[Row], layout: dict) -> None:
     ):
         x = float(step["at_s"])
         layout["shapes"].append(
-            {
-                "type": "line",
-                "xref": "x" + suffix,
-                "yref": f"y{suffix} domain",
-                "x0": x,
-                "x1": x,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#4a5568", "width": 1, "dash": "dot"},
-            }
+            _full_height(where, x, x, type="line", line={"color": "#4a5568", "width": 1, "dash": "dot"})
         )
         label = f"{step.get('name') or 'step'} {_rate(step.get('from_rate'))}→{_rate(step.get('to_rate'))}/s"
         layout["annotations"].append(
